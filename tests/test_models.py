@@ -1,0 +1,71 @@
+"""Both models load offline from package files; greedy generation is deterministic."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+from rag_vs_ft import llm, models
+
+
+def test_offline_variables_are_set_on_import():
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert os.environ["TRANSFORMERS_OFFLINE"] == "1"
+
+
+def test_model_files_come_from_packages():
+    assert models.gguf_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert "site-packages" in str(models.gguf_path())
+    assert (models.embedder_path() / "model.safetensors").is_file()
+
+
+def test_embedder_is_384d_and_normalized(embedder):
+    a, b, c = embedder.embed_documents(["atrial fibrillation anticoagulation",
+                                        "apixaban for stroke prevention in AF",
+                                        "a recipe for lemon cake"])
+    assert len(a) == 384
+    assert math.isclose(sum(x * x for x in a), 1.0, rel_tol=1e-3)
+    dot = lambda u, v: sum(x * y for x, y in zip(u, v))
+    assert dot(a, b) > dot(a, c) + 0.2, "related medical texts must be closer than unrelated ones"
+
+
+def test_generator_copy_is_dense_and_reloads(generator, models_home):
+    model, tok = generator
+    assert type(model).__name__ == "LlamaForCausalLM"
+    assert 130e6 < model.num_parameters() < 140e6
+    copy = models_home / "smollm2-135m-instruct"
+    assert (copy / "model.safetensors").is_file()
+    assert json.loads((copy / "source.json").read_text())["sha256"] == models.file_sha256(models.gguf_path())
+
+
+def test_greedy_generation_is_deterministic_and_non_empty(generator):
+    model, tok = generator
+    msgs = [{"role": "user", "content": "Name one medicine used for high blood pressure."}]
+    first = llm.generate(model, tok, msgs, max_new_tokens=24)
+    second = llm.generate(model, tok, msgs, max_new_tokens=24)
+    assert first.text.strip(), "the model produced nothing"
+    assert first.text == second.text
+    assert 0 < first.tokens <= 24
+    assert first.first_token_s is not None and first.seconds >= first.first_token_s
+
+
+def test_streaming_yields_the_same_text(generator):
+    model, tok = generator
+    msgs = [{"role": "user", "content": "Say hello to a patient."}]
+    out = llm.Generation()
+    pieces = list(llm.stream(model, tok, msgs, 16, out))
+    assert len(pieces) > 1
+    assert "".join(pieces).strip() == llm.generate(model, tok, msgs, 16).text
+
+
+def test_doctor_json_reports_offline_and_loaded(models_home, data_dir):
+    env = dict(os.environ, RAG_VS_FT_MODELS=str(models_home))
+    env.pop("HF_HUB_OFFLINE"); env.pop("TRANSFORMERS_OFFLINE")  # the CLI must set them itself
+    run = subprocess.run([sys.executable, "-m", "rag_vs_ft", "doctor", "--json", "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    r = json.loads(run.stdout)
+    assert r["offline"] is True
+    assert r["generator"]["loaded"] and r["generator"]["path"].endswith(".gguf")
+    assert r["embedder"]["loaded"] and r["embedder"]["dim"] == 384
+    assert r["data_dir"] == str(data_dir.resolve())
