@@ -117,6 +117,104 @@ def cmd_prepare(args, cfg) -> int:
     return 1 if r and r.errors else 0
 
 
+@command("finetune", "train a LoRA adapter on the case->report set (closed book)")
+def cmd_finetune(args, cfg) -> int:
+    from dataclasses import fields
+    from . import finetune
+    ts = finetune.TrainSettings(**{f.name: getattr(args, f.name) for f in fields(finetune.TrainSettings)
+                                   if getattr(args, f.name, None) is not None})
+    from tqdm import tqdm
+    bar = tqdm(unit="step", file=sys.stderr, disable=args.json or None)
+
+    def progress(state):
+        bar.total = state["max_steps"]
+        bar.n = state["step"]
+        last = {h["split"]: h["loss"] for h in state["history"]}
+        bar.set_postfix(epoch=state["epoch"], train=last.get("train"), val=last.get("validation"))
+        bar.refresh()
+    m = finetune.finetune(cfg, args.name, ts, args.data, args.overwrite, args.ship, progress)
+    bar.close()
+    emit(args, m, f"{m['status']}: {m['steps']} steps, best validation loss {m['best_val_loss']} "
+                  f"(step {m['best_step']}), {m['wall_s']} s")
+    return 0
+
+
+def _finetune_flags(p):
+    from dataclasses import fields
+    from . import finetune
+    p.add_argument("--name", default=finetune.DEFAULT + "-" + __import__("time").strftime("%Y%m%d-%H%M%S"),
+                   help="adapter name (saved under DATA/adapters/NAME)")
+    p.add_argument("--data", help="training data JSON (default: corpus/cases/train.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace an adapter of the same name")
+    p.add_argument("--ship", action="store_true", help="write into the repo's adapters/ (the shipped default)")
+    p.add_argument("--no-early-stopping", dest="early_stopping", action="store_const", const=0,
+                   help="train every epoch, to show overfitting on purpose")
+    for f in fields(finetune.TrainSettings):
+        if f.name != "early_stopping":
+            p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=type(f.default),
+                           help=f"default {f.default}")
+
+
+cmd_finetune.configure = _finetune_flags
+
+
+@command("report", "write reports for a case, side by side")
+def cmd_report(args, cfg) -> int:
+    from pathlib import Path
+    from . import generate
+    case = args.case if args.case is not None else _read_case(Path(args.case_file))
+    modes = [m.strip() for m in args.mode.split(",") if m.strip()]
+    if bad := [m for m in modes if m not in generate.MODES]:
+        raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join(generate.MODES)}")
+    if args.as_of:
+        _check_date(args.as_of)
+    reporter = generate.Reporter(cfg, args.adapter)
+    out = {"case": case, "modes": {}}
+    for mode in modes:
+        if not args.json:
+            print(f"== {mode} ({reporter.model_name(mode)})", flush=True)
+        r = generate.Report(mode, reporter.model_name(mode))
+        for piece in reporter.stream(case, mode, args.as_of, r):
+            if not args.json:
+                print(piece, end="", flush=True)
+        out["modes"][mode] = r.as_dict()
+        if not args.json:
+            print()
+            for c in r.citations:
+                print(f"  [{c['n']}] {c['title']} ({c['published']}) - {c['source']}")
+            note = f"  knowledge cutoff {r.cutoff}; " if r.cutoff else "  "
+            print(f"{note}{r.tokens} tokens in {r.seconds:.1f} s\n")
+    if args.json:
+        print(json.dumps(out, indent=2))
+    return 0
+
+
+def _read_case(path) -> str:
+    if not path.is_file():
+        raise UserError(f"case file not found: {path}")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def _check_date(value: str) -> None:
+    import datetime as dt
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--as-of wants a date like 2019-06-30, not {value!r}") from None
+
+
+def _report_flags(p):
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--case", help="the case as text")
+    g.add_argument("--case-file", help="a file holding the case text")
+    p.add_argument("--mode", default="finetuned,rag", help="comma list of finetuned,rag,base,hybrid")
+    p.add_argument("--as-of", help="only use research published by this date (YYYY-MM-DD)")
+    p.add_argument("--adapter", default="finetuned", help="which fine-tuned adapter to use")
+
+
+cmd_report.configure = _report_flags
+
+
 def _pending(issue: str):
     def run(args, cfg) -> int:
         raise UserError(f"'{args.command}' is not built yet ({issue})")
@@ -124,8 +222,6 @@ def _pending(issue: str):
 
 
 for _name, _help, _issue in [
-    ("finetune", "train a LoRA adapter on the case->report set", "issue 5"),
-    ("report", "write reports for a case, side by side", "issue 6"),
     ("eval", "score every mode on the held-out cases", "issue 7"),
     ("bench", "print speed and memory figures", "issue 8"),
 ]:

@@ -1,0 +1,202 @@
+"""LoRA fine-tuning of the small model on case -> report pairs, with the overfitting made visible.
+
+    python -m rag_vs_ft finetune                         # train on the shipped cases
+    python -m rag_vs_ft finetune --epochs 12 --no-early-stopping --name overfit
+    accelerate launch -m rag_vs_ft finetune --name multi  # several GPUs; CUDA is used when present
+
+Loss counts report tokens only. Train and validation loss are logged every few steps to
+progress.json (the app polls it); a file named CANCEL in the run folder stops training. The adapter
+is saved with a manifest: base model hash, data hash and cutoff, settings, the whole loss history.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import cases, models, prompts
+from .config import Config, REPO
+from .errors import UserError
+
+SHIPPED = REPO / "adapters"       # committed adapters, used until the user trains and picks another
+DEFAULT = "finetuned"             # the shipped closed-book adapter's name
+
+
+@dataclass
+class TrainSettings:
+    rank: int = 8                 # LoRA rank: 8 on every linear layer is ~10 MB and learns the format
+    alpha: int = 16               # LoRA scaling (alpha / rank = 2)
+    dropout: float = 0.05
+    targets: str = "all-linear"   # or a comma list such as "q_proj,v_proj"
+    lr: float = 5e-4
+    epochs: float = 3.0
+    batch: int = 4
+    max_len: int = 384            # tokens per example (prompt + report)
+    eval_every: int = 5           # steps between validation losses
+    early_stopping: int = 3       # evaluations without improvement before stopping; 0 = never stop
+    limit: int = 0                # train on the first N examples only (tests, quick demos); 0 = all
+    seed: int = 1234
+
+
+def adapter_dir(cfg: Config, name: str) -> Path:
+    """A user's adapter in the data dir, or a shipped one from the repo."""
+    own = cfg.adapters_dir / name
+    return own if (own / "manifest.json").is_file() else SHIPPED / name
+
+
+def read_manifest(path: Path) -> dict:
+    m = path / "manifest.json"
+    return json.loads(m.read_text()) if m.is_file() else {}
+
+
+def list_adapters(cfg: Config) -> list[dict]:
+    found = {}
+    for root in (SHIPPED, cfg.adapters_dir):
+        for m in sorted(root.glob("*/manifest.json")) if root.is_dir() else []:
+            found[m.parent.name] = {"name": m.parent.name, "path": str(m.parent), **json.loads(m.read_text())}
+    return list(found.values())
+
+
+def encode(tok, messages: list[dict], target: str, max_len: int) -> dict:
+    """Token ids with labels only on the target (the report), so loss counts report tokens only."""
+    prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                     return_dict=True)["input_ids"]
+    answer = tok(target.strip() + tok.eos_token, add_special_tokens=False)["input_ids"]
+    ids = (prompt + answer)[:max_len]
+    labels = ([-100] * len(prompt) + answer)[:max_len]
+    return {"input_ids": ids, "labels": labels}
+
+
+def report_examples(items: list[dict]) -> list[tuple[list[dict], str]]:
+    return [(prompts.closed_book(c["case"]), c["report"]) for c in items]
+
+
+class _Collate:
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, rows):
+        import torch
+        n = max(len(r["input_ids"]) for r in rows)
+        pad = lambda seq, v: seq + [v] * (n - len(seq))
+        return {"input_ids": torch.tensor([pad(r["input_ids"], self.pad_id) for r in rows]),
+                "labels": torch.tensor([pad(r["labels"], -100) for r in rows]),
+                "attention_mask": torch.tensor([pad([1] * len(r["input_ids"]), 0) for r in rows])}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file: Path, cutoff: str,
+          progress: Callable[[dict], None] | None = None) -> dict:
+    """Train a LoRA adapter into `out`; return its manifest. Progress dicts go to `progress`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+
+    set_seed(ts.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "CANCEL").unlink(missing_ok=True)
+    model, tok = models.load_generator(cfg, dtype="float32")
+    model.config.use_cache = False
+    targets = ts.targets if ts.targets == "all-linear" else ts.targets.split(",")
+    model = get_peft_model(model, LoraConfig(r=ts.rank, lora_alpha=ts.alpha, lora_dropout=ts.dropout,
+                                             target_modules=targets, task_type="CAUSAL_LM"))
+    if ts.limit:
+        train_ex, val_ex = train_ex[:ts.limit], val_ex[:max(2, ts.limit // 4)]
+    enc = lambda exs: [encode(tok, m, t, ts.max_len) for m, t in exs]
+    train_rows, val_rows = enc(train_ex), enc(val_ex)
+
+    state = {"status": "training", "step": 0, "max_steps": 0, "epoch": 0.0, "eta_s": None,
+             "history": [], "best_val_loss": None, "best_step": None, "started": time.time()}
+
+    class Watch(TrainerCallback):
+        """Logs losses, keeps the best adapter, stops early or on CANCEL, reports progress."""
+        bad = 0
+
+        def _emit(self):
+            _write_json(out / "progress.json", state)
+            if progress:
+                progress(state)
+
+        def on_step_end(self, args, st, control, **kw):
+            state.update(step=st.global_step, max_steps=st.max_steps, epoch=round(st.epoch or 0, 3))
+            spent = time.time() - state["started"]
+            state["eta_s"] = round(spent / st.global_step * (st.max_steps - st.global_step), 1)
+            if (out / "CANCEL").exists():
+                state["status"] = "cancelled"
+                control.should_training_stop = True
+            self._emit()
+
+        def on_log(self, args, st, control, logs=None, **kw):
+            entry = {"step": st.global_step, "epoch": round(st.epoch or 0, 3)}
+            if "loss" in (logs or {}):
+                state["history"].append({**entry, "split": "train", "loss": round(logs["loss"], 4)})
+            if "eval_loss" in (logs or {}):
+                loss = round(logs["eval_loss"], 4)
+                state["history"].append({**entry, "split": "validation", "loss": loss})
+                if state["best_val_loss"] is None or loss < state["best_val_loss"]:
+                    state.update(best_val_loss=loss, best_step=st.global_step)
+                    kw["model"].save_pretrained(out)  # keep the best adapter as we go
+                    self.bad = 0
+                else:
+                    self.bad += 1
+                    if ts.early_stopping and self.bad >= ts.early_stopping:
+                        state["status"] = "stopped early"
+                        control.should_training_stop = True
+            self._emit()
+
+    args = TrainingArguments(
+        output_dir=str(out / "trainer"), per_device_train_batch_size=ts.batch,
+        per_device_eval_batch_size=ts.batch, learning_rate=ts.lr, num_train_epochs=ts.epochs,
+        lr_scheduler_type="constant_with_warmup", warmup_steps=3, logging_steps=ts.eval_every,
+        logging_first_step=True, eval_strategy="steps", eval_steps=ts.eval_every, eval_on_start=True,
+        save_strategy="no", report_to=[], seed=ts.seed, data_seed=ts.seed, disable_tqdm=True,
+        dataloader_num_workers=0, remove_unused_columns=False)
+    t0 = time.time()
+    trainer = Trainer(model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows,
+                      data_collator=_Collate(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id),
+                      callbacks=[Watch()])
+    trainer.train()
+    if not ts.early_stopping or state["best_val_loss"] is None:
+        model.save_pretrained(out)  # early stopping off: ship the last weights, overfit or not
+    if state["status"] == "training":
+        state["status"] = "finished"
+    manifest = {
+        "created": dt.datetime.now().isoformat(timespec="seconds"), "kind": "closed-book",
+        "base_model_sha256": models.base_model_hash(cfg), "base_model": models.GGUF_FILE,
+        "data_file": data_file.name, "data_sha256": cases.data_hash(data_file), "data_cutoff": cutoff,
+        "train_examples": len(train_rows), "val_examples": len(val_rows), "settings": asdict(ts),
+        "steps": state["step"], "epochs": state["epoch"], "status": state["status"],
+        "best_val_loss": state["best_val_loss"], "best_step": state["best_step"],
+        "kept": "best validation loss" if ts.early_stopping else "last step",
+        "history": state["history"], "wall_s": round(time.time() - t0, 1),
+        "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": torch.get_num_threads(),
+    }
+    _write_json(out / "manifest.json", manifest)
+    _write_json(out / "progress.json", {**state, "status": state["status"], "done": True})
+    import shutil
+    shutil.rmtree(out / "trainer", ignore_errors=True)
+    (out / "README.md").unlink(missing_ok=True)  # peft's empty model card
+    return manifest
+
+
+def finetune(cfg: Config, name: str, ts: TrainSettings, data_file: Path | None = None, overwrite=False,
+             ship=False, progress=None) -> dict:
+    """Train the closed-book adapter on the shipped case -> report set (or another file)."""
+    data_file = Path(data_file or cases.train_path(cfg))
+    if not data_file.is_file():
+        raise UserError(f"training data not found: {data_file}")
+    out = (SHIPPED if ship else cfg.adapters_dir) / name
+    if (out / "manifest.json").exists() and not overwrite:
+        raise UserError(f"adapter {name!r} exists at {out}; pick another --name or pass --overwrite")
+    data = cases.load_training(cfg, data_file)
+    tr, va = cases.split(data)
+    return train(cfg, out, report_examples(tr), report_examples(va), ts, data_file, data["cutoff"], progress)

@@ -1,0 +1,125 @@
+"""Reports for one case in each mode, with the same base model and decoding everywhere.
+
+    finetuned  closed book: the LoRA adapter trained on the (stale) case -> report set
+    rag        open book: top-k research passages in the prompt, citations [n]
+    base       neither: the untuned model alone
+    hybrid     the fine-tuned adapter, given the passages too
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from . import finetune, index, llm, models, prompts
+from .config import Config
+from .errors import UserError
+
+MODES = ("finetuned", "rag", "base", "hybrid")
+ADAPTER_MODES = {"finetuned", "hybrid"}
+OPEN_BOOK = {"rag", "hybrid"}
+
+
+@dataclass
+class Report:
+    mode: str
+    model: str
+    text: str = ""
+    citations: list[dict] = field(default_factory=list)
+    passages: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    tokens: int = 0
+    first_token_s: float | None = None
+    cutoff: str | None = None          # the fine-tuned model's training-data cutoff
+
+    def as_dict(self) -> dict:
+        return {"report": self.text, "model": self.model, "citations": self.citations,
+                "seconds": round(self.seconds, 3), "tokens": self.tokens}
+
+
+class Reporter:
+    """One loaded base model with the chosen adapter attached; adapters switch off for base/rag."""
+
+    def __init__(self, cfg: Config, adapter: str = finetune.DEFAULT, loaded=None):
+        from peft import PeftModel
+        self.cfg = cfg
+        model, self.tok = loaded or models.load_generator(cfg)
+        path = finetune.adapter_dir(cfg, adapter)
+        if not (path / "adapter_config.json").is_file():
+            raise UserError(f"no adapter named {adapter!r} (train one with `finetune`)")
+        self.manifest = finetune.read_manifest(path)
+        self.adapter = adapter
+        self.model = PeftModel.from_pretrained(model, str(path), adapter_name=adapter)
+        self.model.eval()
+
+    def model_name(self, mode: str) -> str:
+        base = "SmolLM2-135M-Instruct"
+        return f"{base} + LoRA '{self.adapter}'" if mode in ADAPTER_MODES else base
+
+    def passages(self, case: str, as_of: str | None) -> list[dict]:
+        hits = index.retrieve(self.cfg, case, as_of=as_of)
+        return [{"doc_id": d.metadata["doc_id"], "title": d.metadata["title"], "source": d.metadata["source"],
+                 "published": d.metadata["published"], "section": d.metadata.get("section", ""),
+                 "passage": d.page_content, "text": d.page_content, "score": round(score, 4)}
+                for d, score in hits]
+
+    def stream(self, case: str, mode: str, as_of: str | None = None, out: Report | None = None
+               ) -> Iterator[str]:
+        """Yield the report as it is written; `out` holds text, citations and timings at the end."""
+        if mode not in MODES:
+            raise UserError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+        if not case.strip():
+            raise UserError("the case is empty")
+        out = out or Report(mode, self.model_name(mode))
+        out.mode, out.model = mode, self.model_name(mode)
+        t0 = time.perf_counter()
+        if mode in OPEN_BOOK:
+            out.passages = self.passages(case, as_of)
+            messages = prompts.open_book(case, out.passages)
+        else:
+            messages = prompts.closed_book(case)
+        if mode in ADAPTER_MODES:
+            out.cutoff = self.manifest.get("data_cutoff")
+        gen = llm.Generation()
+        with _adapter(self.model, self.adapter if mode in ADAPTER_MODES else None):
+            yield from llm.stream(self.model, self.tok, messages, self.cfg.max_new_tokens, gen)
+        out.text = gen.text.strip()
+        out.tokens, out.first_token_s = gen.tokens, gen.first_token_s
+        out.seconds = time.perf_counter() - t0
+        out.citations = cited(out.text, out.passages)
+
+    def report(self, case: str, mode: str, as_of: str | None = None) -> Report:
+        out = Report(mode, self.model_name(mode))
+        for _ in self.stream(case, mode, as_of, out):
+            pass
+        return out
+
+
+class _adapter:
+    """Context: the named adapter on, or every adapter off (base and rag modes)."""
+
+    def __init__(self, model, name: str | None):
+        self.model, self.name = model, name
+        self.ctx = None
+
+    def __enter__(self):
+        if self.name:
+            self.model.set_adapter(self.name)
+        else:
+            self.ctx = self.model.disable_adapter()
+            self.ctx.__enter__()
+
+    def __exit__(self, *exc):
+        if self.ctx:
+            self.ctx.__exit__(*exc)
+
+
+def cited(text: str, passages: list[dict]) -> list[dict]:
+    """The passages a report cites as [n], in order of first citation."""
+    import re
+    order = []
+    for n in map(int, re.findall(r"\[(\d+)\]", text)):
+        if 1 <= n <= len(passages) and n not in order:
+            order.append(n)
+    keys = ("doc_id", "title", "source", "published", "passage")
+    return [{"n": n, **{k: passages[n - 1][k] for k in keys}} for n in order]

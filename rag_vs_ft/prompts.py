@@ -1,0 +1,24 @@
+"""The prompts, in one place: training and generation must see exactly the same text."""
+from __future__ import annotations
+
+SYSTEM = ("You are a clinical documentation assistant. Write a concise SOAP report with four lines: "
+          "Subjective, Objective, Assessment, Plan.")
+
+
+def closed_book(case: str) -> list[dict]:
+    """Fine-tuned and base modes: the case alone."""
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"Case: {case.strip()}\nWrite the SOAP report."}]
+
+
+def passages_block(passages: list[dict]) -> str:
+    return "\n".join(f"[{i}] {p['title']} ({p['published'][:4]}): {p['text']}" for i, p in
+                     enumerate(passages, 1))
+
+
+def open_book(case: str, passages: list[dict]) -> list[dict]:
+    """RAG and hybrid modes: numbered research passages, then the case."""
+    return [{"role": "system", "content": SYSTEM + " Base the Plan on the research passages and cite "
+             "the passage you used like [1]."},
+            {"role": "user", "content": f"Research passages:\n{passages_block(passages)}\n\n"
+                                        f"Case: {case.strip()}\nWrite the SOAP report."}]
