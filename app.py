@@ -4,7 +4,8 @@ import streamlit as st
 st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🩺", layout="wide")
 
 pages = [
-    st.Page("pages/home.py", title="Overview", icon="🩺", default=True),
+    st.Page("pages/compare.py", title="Compare", icon="🩺", default=True),
     st.Page("pages/corpus.py", title="Research corpus", icon="📚"),
+    st.Page("pages/finetune.py", title="Fine-tune", icon="🔧"),
 ]
 st.navigation(pages).run()

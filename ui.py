@@ -1,12 +1,14 @@
-"""What every page shares: config, models loaded once per process, the notice, first-start setup.
-The only module besides pages/ that imports streamlit; all logic stays in rag_vs_ft."""
+"""What every page shares: config, models loaded once per process, the notice, first-start setup,
+escaping. The only module besides the pages that imports streamlit; all logic stays in rag_vs_ft."""
 from __future__ import annotations
+
+import re
 
 import streamlit as st
 
-from rag_vs_ft import config, index, models
+from rag_vs_ft import config, generate, index, models
 
-NOTICE = "Demonstration only: not medical advice. Reports are written by a 135M-parameter model."
+NOTICE = "Demonstration only, not medical advice: reports are written by a 135M-parameter model."
 
 
 def settings() -> config.Config:
@@ -14,8 +16,14 @@ def settings() -> config.Config:
 
 
 @st.cache_resource(show_spinner="Loading the language model…")
-def generator():
+def _model(models_dir: str):
     return models.load_generator(settings())
+
+
+@st.cache_resource(show_spinner="Loading adapters…")
+def reporter(data_dir: str, adapter: str) -> generate.Reporter:
+    cfg = settings()
+    return generate.Reporter(cfg, adapter, loaded=_model(str(cfg.models_dir)))
 
 
 @st.cache_resource(show_spinner=False)
@@ -37,3 +45,11 @@ def page_header(title: str) -> config.Config:
     cfg = settings()
     _ready(str(cfg.data_dir))
     return cfg
+
+
+_MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def escape(text: str) -> str:
+    """Model or uploaded text as inert markdown: no links, HTML, headings or formulas."""
+    return _MD.sub(r"\\\1", text).replace("\n", "  \n")

@@ -36,3 +36,23 @@ def split(data: dict) -> tuple[list[dict], list[dict]]:
     """(train, validation) as recorded in the data, so every run carves the same split."""
     cases = data["cases"]
     return [c for c in cases if c["split"] == "train"], [c for c in cases if c["split"] == "val"]
+
+
+def compose(age: int | None = None, sex: str = "", conditions: str = "", labs: str = "",
+            medications: str = "", note: str = "") -> str:
+    """Structured fields -> the one-paragraph case text every mode reads."""
+    who = " ".join(x for x in (f"{age}-year-old" if age else "", sex.lower() or "patient") if x)
+    parts = [f"{who[0].upper()}{who[1:]}" + (f" with {conditions.strip()}" if conditions.strip() else "") + "."]
+    if note.strip():
+        parts.append(note.strip().rstrip(".") + ".")
+    if labs.strip():
+        parts.append(f"Labs: {labs.strip().rstrip('.')}.")
+    if medications.strip():
+        parts.append(f"Medications: {medications.strip().rstrip('.')}.")
+    return " ".join(parts)
+
+
+def facts_found(report: str, key_facts: list[dict]) -> dict[str, bool]:
+    """Each expected fact: is any of its synonyms in the report (case-insensitive)?"""
+    text = report.lower()
+    return {f["fact"]: any(s.lower() in text for s in f["any_of"]) for f in key_facts}

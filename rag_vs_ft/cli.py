@@ -132,7 +132,7 @@ def cmd_finetune(args, cfg) -> int:
         last = {h["split"]: h["loss"] for h in state["history"]}
         bar.set_postfix(epoch=state["epoch"], train=last.get("train"), val=last.get("validation"))
         bar.refresh()
-    m = finetune.finetune(cfg, args.name, ts, args.data, args.overwrite, args.ship, progress)
+    m = finetune.finetune(cfg, args.name, ts, args.data, args.overwrite, args.ship, progress, args.reader)
     bar.close()
     emit(args, m, f"{m['status']}: {m['steps']} steps, best validation loss {m['best_val_loss']} "
                   f"(step {m['best_step']}), {m['wall_s']} s")
@@ -147,6 +147,10 @@ def _finetune_flags(p):
     p.add_argument("--data", help="training data JSON (default: corpus/cases/train.json)")
     p.add_argument("--overwrite", action="store_true", help="replace an adapter of the same name")
     p.add_argument("--ship", action="store_true", help="write into the repo's adapters/ (the shipped default)")
+    p.add_argument("--reader", action="store_true",
+                   help="train the RAG side's reader (passages + case -> cited report) instead")
+    p.add_argument("--early-stopping", type=int, help="evaluations without improvement before stopping "
+                   "(default 3)")
     p.add_argument("--no-early-stopping", dest="early_stopping", action="store_const", const=0,
                    help="train every epoch, to show overfitting on purpose")
     for f in fields(finetune.TrainSettings):

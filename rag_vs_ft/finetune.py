@@ -24,6 +24,7 @@ from .errors import UserError
 
 SHIPPED = REPO / "adapters"       # committed adapters, used until the user trains and picks another
 DEFAULT = "finetuned"             # the shipped closed-book adapter's name
+READER = "reader"                 # the shipped open-book reader adapter's name (see reader.py)
 
 
 @dataclass
@@ -95,7 +96,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file: Path, cutoff: str,
-          progress: Callable[[dict], None] | None = None) -> dict:
+          progress: Callable[[dict], None] | None = None, kind: str = "closed-book") -> dict:
     """Train a LoRA adapter into `out`; return its manifest. Progress dicts go to `progress`."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -170,7 +171,7 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
     if state["status"] == "training":
         state["status"] = "finished"
     manifest = {
-        "created": dt.datetime.now().isoformat(timespec="seconds"), "kind": "closed-book",
+        "created": dt.datetime.now().isoformat(timespec="seconds"), "kind": kind,
         "base_model_sha256": models.base_model_hash(cfg), "base_model": models.GGUF_FILE,
         "data_file": data_file.name, "data_sha256": cases.data_hash(data_file), "data_cutoff": cutoff,
         "train_examples": len(train_rows), "val_examples": len(val_rows), "settings": asdict(ts),
@@ -189,8 +190,9 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
 
 
 def finetune(cfg: Config, name: str, ts: TrainSettings, data_file: Path | None = None, overwrite=False,
-             ship=False, progress=None) -> dict:
-    """Train the closed-book adapter on the shipped case -> report set (or another file)."""
+             ship=False, progress=None, reader=False) -> dict:
+    """Train the closed-book adapter on the shipped case -> report set (or another file), or with
+    `reader` the open-book reader adapter on the same cases with research passages."""
     data_file = Path(data_file or cases.train_path(cfg))
     if not data_file.is_file():
         raise UserError(f"training data not found: {data_file}")
@@ -198,5 +200,58 @@ def finetune(cfg: Config, name: str, ts: TrainSettings, data_file: Path | None =
     if (out / "manifest.json").exists() and not overwrite:
         raise UserError(f"adapter {name!r} exists at {out}; pick another --name or pass --overwrite")
     data = cases.load_training(cfg, data_file)
+    if reader:
+        from .reader import reader_examples
+        tr, va = reader_examples(cfg, data, ts.seed)
+        return train(cfg, out, tr, va, ts, data_file, data["cutoff"], progress, kind="reader")
     tr, va = cases.split(data)
     return train(cfg, out, report_examples(tr), report_examples(va), ts, data_file, data["cutoff"], progress)
+
+
+# ---------------------------------------------------------------- background runs (the app's way)
+
+def start(cfg: Config, name: str, ts: TrainSettings, reader: bool = False) -> Path:
+    """Train in a separate process so the UI stays responsive; returns the run folder to poll."""
+    import subprocess
+    import sys
+    out = cfg.adapters_dir / name
+    if (out / "manifest.json").exists() or (SHIPPED / name).exists():
+        raise UserError(f"an adapter named {name!r} exists; pick another name")
+    out.mkdir(parents=True, exist_ok=True)
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in asdict(ts).items() if k != "early_stopping"]
+    flags += ["--no-early-stopping"] if not ts.early_stopping else [f"--early-stopping={ts.early_stopping}"]
+    cmd = [sys.executable, "-m", "rag_vs_ft", "finetune", "--name", name, "--data-dir", str(cfg.data_dir),
+           *flags, *(["--reader"] if reader else [])]
+    with open(out / "train.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+    (out / "pid").write_text(str(proc.pid))
+    _write_json(out / "progress.json", {"status": "starting", "step": 0, "max_steps": 0, "epoch": 0,
+                                        "eta_s": None, "history": []})
+    return out
+
+
+def progress_of(cfg: Config, name: str) -> dict:
+    """The latest progress of a run; 'failed' when its process died without finishing."""
+    out = cfg.adapters_dir / name
+    state = json.loads((out / "progress.json").read_text()) if (out / "progress.json").is_file() else {}
+    pid = int((out / "pid").read_text()) if (out / "pid").is_file() else None
+    if state and not state.get("done") and pid and not _alive(pid):
+        state["status"] = "failed"
+        state["log"] = (out / "train.log").read_text()[-2000:] if (out / "train.log").is_file() else ""
+    return state
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a finished child we started is a zombie until reaped
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def cancel(cfg: Config, name: str) -> None:
+    (cfg.adapters_dir / name / "CANCEL").touch()

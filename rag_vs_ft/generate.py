@@ -40,21 +40,28 @@ class Report:
 class Reporter:
     """One loaded base model with the chosen adapter attached; adapters switch off for base/rag."""
 
-    def __init__(self, cfg: Config, adapter: str = finetune.DEFAULT, loaded=None):
+    def __init__(self, cfg: Config, adapter: str = finetune.DEFAULT, reader: str = finetune.READER,
+                 loaded=None):
         from peft import PeftModel
         self.cfg = cfg
         model, self.tok = loaded or models.load_generator(cfg)
-        path = finetune.adapter_dir(cfg, adapter)
-        if not (path / "adapter_config.json").is_file():
-            raise UserError(f"no adapter named {adapter!r} (train one with `finetune`)")
-        self.manifest = finetune.read_manifest(path)
-        self.adapter = adapter
-        self.model = PeftModel.from_pretrained(model, str(path), adapter_name=adapter)
+        paths = {name: finetune.adapter_dir(cfg, name) for name in (adapter, reader)}
+        for name, path in paths.items():
+            if not (path / "adapter_config.json").is_file():
+                raise UserError(f"no adapter named {name!r} (train one with `finetune`)")
+        self.manifest = finetune.read_manifest(paths[adapter])
+        self.adapter, self.reader = adapter, reader
+        self.model = PeftModel.from_pretrained(model, str(paths[adapter]), adapter_name=adapter)
+        self.model.load_adapter(str(paths[reader]), adapter_name=reader)
         self.model.eval()
 
+    def adapter_for(self, mode: str) -> str | None:
+        """finetuned and hybrid: the closed-book adapter; rag: the reader; base: none."""
+        return {"finetuned": self.adapter, "hybrid": self.adapter, "rag": self.reader}.get(mode)
+
     def model_name(self, mode: str) -> str:
-        base = "SmolLM2-135M-Instruct"
-        return f"{base} + LoRA '{self.adapter}'" if mode in ADAPTER_MODES else base
+        name = self.adapter_for(mode)
+        return "SmolLM2-135M-Instruct" + (f" + LoRA '{name}'" if name else "")
 
     def passages(self, case: str, as_of: str | None) -> list[dict]:
         hits = index.retrieve(self.cfg, case, as_of=as_of)
@@ -81,7 +88,7 @@ class Reporter:
         if mode in ADAPTER_MODES:
             out.cutoff = self.manifest.get("data_cutoff")
         gen = llm.Generation()
-        with _adapter(self.model, self.adapter if mode in ADAPTER_MODES else None):
+        with _adapter(self.model, self.adapter_for(mode)):
             yield from llm.stream(self.model, self.tok, messages, self.cfg.max_new_tokens, gen)
         out.text = gen.text.strip()
         out.tokens, out.first_token_s = gen.tokens, gen.first_token_s

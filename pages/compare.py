@@ -1,0 +1,79 @@
+"""The demo: one case, reports side by side — fine-tuned (closed book) vs RAG (open book)."""
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from rag_vs_ft import cases, finetune, generate, support
+
+cfg = ui.page_header("Fine-tuned or RAG? Reports side by side")
+heldout = cases.load_heldout(cfg)
+cutoff = cases.load_training(cfg)["cutoff"]
+
+with st.sidebar:
+    st.subheader("Settings")
+    closed = [a["name"] for a in finetune.list_adapters(cfg) if a.get("kind") == "closed-book"]
+    adapter = st.selectbox("Fine-tuned adapter", closed, index=closed.index(finetune.DEFAULT)
+                           if finetune.DEFAULT in closed else 0)
+    timeline = st.radio("Research the RAG side may read",
+                        ["All of it", f"As of the training cutoff ({cutoff})", "As of a date"])
+    as_of = None
+    if timeline.startswith("As of the"):
+        as_of = cutoff
+    elif timeline == "As of a date":
+        as_of = st.date_input("Corpus as of", dt.date.today(), min_value=dt.date(2015, 1, 1)).isoformat()
+    extra = st.multiselect("Also show", ["base", "hybrid"],
+                           format_func={"base": "Base (no tuning, no retrieval)", "hybrid": "Fine-tuned + RAG"}.get)
+
+pick = st.selectbox("Pick a held-out case, or type your own below", ["(type your own)"] +
+                    [f"{c['id']} · {c['case'][:90]}" for c in heldout])
+chosen = heldout[[f"{c['id']} · {c['case'][:90]}" for c in heldout].index(pick)] if pick != "(type your own)" else None
+with st.expander("Compose a case from fields"):
+    a, b = st.columns(2)
+    age = a.number_input("Age", 18, 100, 60)
+    sex = b.selectbox("Sex", ["woman", "man"])
+    conditions = st.text_input("Conditions", "type 2 diabetes and chronic kidney disease")
+    labs = st.text_input("Labs", "eGFR 42 mL/min/1.73m2, urine albumin-creatinine ratio 450 mg/g")
+    meds = st.text_input("Medications", "metformin 1 g twice daily, lisinopril 20 mg daily")
+    composed = cases.compose(age, sex, conditions, labs, meds)
+    use_fields = st.checkbox("Use these fields as the case")
+default = composed if use_fields else (chosen["case"] if chosen else "")
+case = st.text_area("Case", default, height=110, key=f"case-{pick}-{use_fields}",
+                    placeholder="e.g. 67-year-old woman with HFpEF (LVEF 58%), NYHA II, on furosemide 40 mg…")
+
+modes = ["finetuned", "rag"] + extra
+if not st.button("Write reports", type="primary", disabled=not case.strip()):
+    st.caption("Same base model and greedy decoding in every column: the difference is the method.")
+    st.stop()
+
+reporter = ui.reporter(str(cfg.data_dir), adapter)
+LABELS = {"finetuned": "Fine-tuned (closed book)", "rag": "RAG (open book)", "base": "Base model",
+          "hybrid": "Fine-tuned + RAG"}
+for col, mode in zip(st.columns(len(modes)), modes):
+    with col:
+        st.subheader(LABELS[mode])
+        st.caption(f"Written by {reporter.model_name(mode)}")
+        if mode in generate.ADAPTER_MODES:
+            st.info(f"Knows only what its training reports said: practice as of {cutoff}.", icon="🧊")
+        if mode in generate.OPEN_BOOK:
+            st.info(f"Reads the research corpus{' as of ' + as_of if as_of else ''}.", icon="📖")
+        r = generate.Report(mode, reporter.model_name(mode))
+        st.write_stream(ui.escape(piece) for piece in reporter.stream(case, mode, as_of, r))
+        st.caption(f"{r.seconds:.1f} s · {r.tokens} tokens · {r.tokens / max(r.seconds, 1e-9):.1f} tokens/s")
+        if r.passages:
+            checks = support.check(r.text, [p["passage"] for p in r.passages])
+            if checks:
+                st.markdown("**Recommendations checked against the passages**")
+                st.dataframe(pd.DataFrame(checks), hide_index=True, width="stretch")
+                st.caption(support.__doc__.split("\n\n")[1].replace("\n", " "))
+            st.markdown(f"**Cited** ({len(r.citations)} of {len(r.passages)} retrieved)")
+            for n, p in enumerate(r.passages, 1):
+                mark = "cited" if any(c["n"] == n for c in r.citations) else "retrieved"
+                with st.expander(f"[{n}] {p['title']} · {p['published']} · {mark}"):
+                    st.text(p["passage"])
+        if chosen:
+            found = cases.facts_found(r.text, chosen["key_facts"])
+            st.markdown(f"**Key facts found: {sum(found.values())}/{len(found)}**")
+            st.dataframe(pd.DataFrame({"fact": list(found), "found": list(found.values())}),
+                         hide_index=True, width="stretch")
