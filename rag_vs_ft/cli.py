@@ -219,6 +219,36 @@ def _report_flags(p):
 cmd_report.configure = _report_flags
 
 
+@command("eval", "score every mode on the held-out cases")
+def cmd_eval(args, cfg) -> int:
+    from pathlib import Path
+    from . import evaluate, generate
+    modes = [m.strip() for m in args.mode.split(",") if m.strip()]
+    if bad := [m for m in modes if m not in generate.MODES]:
+        raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join(generate.MODES)}")
+    if args.as_of:
+        _check_date(args.as_of)
+    r = evaluate.run(cfg, modes, args.limit, args.as_of, args.adapter, _bar(args, "report"))
+    evaluate.save(cfg, r)
+    if args.markdown:
+        Path(args.markdown).write_text(evaluate.markdown(r))
+    summary = {"modes": r["modes"], "cases": r["cases"]}
+    emit(args, summary, evaluate.table(r))
+    return 0
+
+
+def _eval_flags(p):
+    from . import generate
+    p.add_argument("--mode", default=",".join(generate.MODES), help="comma list of modes (default: all)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N held-out cases")
+    p.add_argument("--as-of", help="research published by this date only (YYYY-MM-DD)")
+    p.add_argument("--adapter", default="finetuned", help="which fine-tuned adapter to score")
+    p.add_argument("--markdown", metavar="FILE", help="also write a shareable Markdown report")
+
+
+cmd_eval.configure = _eval_flags
+
+
 def _pending(issue: str):
     def run(args, cfg) -> int:
         raise UserError(f"'{args.command}' is not built yet ({issue})")
@@ -226,7 +256,6 @@ def _pending(issue: str):
 
 
 for _name, _help, _issue in [
-    ("eval", "score every mode on the held-out cases", "issue 7"),
     ("bench", "print speed and memory figures", "issue 8"),
 ]:
     COMMANDS.setdefault(_name, (_help, _pending(_issue)))

@@ -1,0 +1,61 @@
+"""Each metric on hand-written reports with known answers."""
+import pytest
+
+from rag_vs_ft import cases, evaluate, memorize, support
+
+FACTS = [{"fact": "SGLT2 inhibitor", "any_of": ["SGLT2", "dapagliflozin", "empagliflozin"]},
+         {"fact": "ACE inhibitor or ARB", "any_of": ["ACE inhibitor", "lisinopril", "losartan", "ARB"]},
+         {"fact": "finerenone", "any_of": ["finerenone"]}]
+
+
+def test_key_fact_recall_counts_synonyms():
+    assert evaluate.key_fact_recall("Plan: add Empagliflozin 10 mg; continue losartan.", FACTS) == pytest.approx(2 / 3)
+    assert evaluate.key_fact_recall("Plan: metformin.", FACTS) == 0
+    assert evaluate.key_fact_recall("SGLT2i, lisinopril and finerenone", FACTS) == 1
+
+
+def test_citation_precision():
+    passages = ["Practice point: add dapagliflozin 10 mg once daily in CKD.", "Apixaban 5 mg twice daily in AF."]
+    text = "Plan: Add dapagliflozin 10 mg once daily [1]. Start apixaban 5 mg twice daily [1]."
+    assert evaluate.citation_precision(text, passages) == 0.5  # the second cites the wrong passage
+    assert evaluate.citation_precision("Plan: Add dapagliflozin 10 mg once daily [2].", passages) == 0
+    assert evaluate.citation_precision("Plan: no citations here.", passages) is None
+    assert evaluate.citation_precision("Plan: add dapagliflozin 10 mg [7].", passages) == 0
+
+
+def test_support_needs_the_numbers_too():
+    assert support.support("Add dapagliflozin 25 mg once daily", "add dapagliflozin 10 mg once daily") == 0
+    assert support.support("Add dapagliflozin 10 mg once daily", "add dapagliflozin 10 mg once daily") == 1
+
+
+def test_unsupported_claims_are_names_from_nowhere():
+    got = evaluate.unsupported_claims("Start empagliflozin, continue lisinopril, check HbA1c and BNP.",
+                                      "On lisinopril 10 mg.", ["HbA1c should be checked"])
+    assert got == ["bnp", "empagliflozin"]
+
+
+def test_memorization_share_and_spans():
+    train = ["Subjective: Headache for two weeks. Plan: Start amlodipine 5 mg daily and recheck in four weeks."]
+    report = "Plan: Start amlodipine 5 mg daily and recheck in four weeks. Also walk."
+    o = memorize.overlap(report, train)
+    assert o["nearest"] == 0
+    assert report[o["copied"][0][0]:o["copied"][0][1]] == "Plan: Start amlodipine 5 mg daily and recheck in four weeks"
+    assert o["share"] == pytest.approx(4 / 6)  # 13 words -> 6 8-grams; the 11 copied words hold 4
+    assert memorize.overlap("Entirely new words in this short report about nothing at all", train)["share"] == 0
+
+
+def test_rouge_l():
+    assert evaluate.rouge_l("the cat sat on the mat", "the cat sat on the mat") == 1
+    assert evaluate.rouge_l("the cat sat on the mat", "the cat lay on the mat") == pytest.approx(5 / 6)
+    assert evaluate.rouge_l("", "x") == 0
+
+
+def test_bootstrap_interval_brackets_the_mean():
+    r = evaluate.bootstrap([0, 0.5, 1, 1, 1, 0, 1, 0.5])
+    assert r["mean"] == 0.625 and r["ci95"][0] < 0.625 < r["ci95"][1]
+    assert evaluate.bootstrap([None, None]) == {"mean": None, "ci95": [None, None]}
+
+
+def test_compose_case_from_fields():
+    assert cases.compose(71, "Woman", "HFpEF", "NT-proBNP 900 pg/mL", "furosemide 40 mg") == (
+        "71-year-old woman with HFpEF. Labs: NT-proBNP 900 pg/mL. Medications: furosemide 40 mg.")
