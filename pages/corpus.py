@@ -16,6 +16,7 @@ with st.form("upload", clear_on_submit=True):
                                   "Re-uploading a file with the same name replaces its old version.")
     submitted = st.form_submit_button("Ingest", type="primary")
 if submitted and files:
+    st.session_state.pop("docs", None)  # row numbers shift when documents arrive
     bar = st.progress(0.0)
     with st.status(f"Ingesting {len(files)} file(s)…", expanded=True) as status:
         def progress(done, total, what):
@@ -37,15 +38,16 @@ if not docs:
 
 st.subheader(f"{len(docs)} documents")
 table = pd.DataFrame(docs)[["id", "title", "source", "published", "chunks", "ingested_at"]]
-picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
-                      selection_mode="single-row", key="docs")
-rows = picked.selection.rows
+picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                      key="docs")
+rows = [r for r in picked.selection.rows if r < len(docs)]
 if rows:
     doc = docs[rows[0]]
     st.text(f"{doc['title']} — {doc['source']}, published {doc['published']} ({doc['published_from']})")
     if st.button(f"Delete {doc['id']}", type="secondary"):
         n = index.remove(cfg, doc["id"])
         st.toast(f"Deleted {doc['id']}: {n} chunks")
+        st.session_state.pop("docs", None)  # the old row number would now point at another document
         st.rerun()
     chunks = index.chunks_of(cfg, doc["id"])
     st.dataframe(pd.DataFrame(chunks)[["chunk", "section", "text"] + (["page"] if "page" in chunks[0] else [])],

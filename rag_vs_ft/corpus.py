@@ -86,8 +86,12 @@ def check(name: str, data: bytes, cfg: Config) -> str:
     if not data or not data.strip():
         raise UserError(f"{name}: the file is empty")
     if len(data) > cfg.max_upload_mb * 1024 * 1024:
-        raise UserError(f"{name}: {len(data) / 1048576:.1f} MB is over the {cfg.max_upload_mb:g} MB limit")
+        raise UserError(f"{name}: {_size(len(data))} is over the {cfg.max_upload_mb:g} MB limit")
     return kind
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:.1f} MB" if n >= 1048576 else f"{n / 1024:.0f} KB"
 
 
 # ---------------------------------------------------------------- readers
@@ -112,8 +116,8 @@ def split_front_matter(text: str) -> tuple[dict, str]:
     m = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.S)
     if not m:
         return {}, text
-    try:
-        meta = yaml.safe_load(m.group(1)) or {}
+    try:  # BaseLoader keeps every value a string: an impossible date cannot abort the read
+        meta = yaml.load(m.group(1), Loader=yaml.BaseLoader) or {}
     except yaml.YAMLError:
         return {}, text
     return (meta if isinstance(meta, dict) else {}), text[m.end():]

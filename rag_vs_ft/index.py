@@ -48,12 +48,37 @@ def vector_store(cfg: Config):
     from langchain_chroma import Chroma
     settings = Settings(anonymized_telemetry=False)
     if cfg.chroma_host:
-        client = chromadb.HttpClient(host=cfg.chroma_host, port=cfg.chroma_port, settings=settings)
+        try:
+            client = chromadb.HttpClient(host=cfg.chroma_host, port=cfg.chroma_port, settings=settings)
+        except Exception as e:  # chromadb raises ValueError for a server it cannot reach
+            raise UserError(f"cannot reach the Chroma server at {cfg.chroma_host}:{cfg.chroma_port} "
+                            "(CHROMA_HOST/CHROMA_PORT); is it running?") from e
     else:
         cfg.chroma_dir.mkdir(parents=True, exist_ok=True)
+        _refresh_if_changed_elsewhere(cfg)
         client = chromadb.PersistentClient(path=str(cfg.chroma_dir), settings=settings)
     return Chroma(client=client, collection_name=cfg.collection, embedding_function=models.load_embedder(cfg),
                   collection_configuration={"hnsw": {"space": "cosine"}})
+
+
+_seen: dict[str, int] = {}  # chroma dir -> catalog stamp this process's client is current with
+
+
+def _stamp(cfg: Config) -> int:
+    try:
+        return _catalog_path(cfg).stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+def _refresh_if_changed_elsewhere(cfg: Config) -> None:
+    """chromadb caches one client per path, and its in-memory search index misses another
+    process's writes (the CLI ingesting while the app runs): reopen when the catalog changed."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+    key, stamp = str(cfg.chroma_dir), _stamp(cfg)
+    if key in _seen and _seen[key] != stamp:
+        SharedSystemClient.clear_system_cache()
+    _seen[key] = stamp
 
 
 def record_manager(cfg: Config):
@@ -93,6 +118,8 @@ def _save(cfg: Config, cat: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(cat, indent=1))
     os.replace(tmp, path)  # atomic: a reader sees the old or the new catalog, never half of one
+    if str(cfg.chroma_dir) in _seen:
+        _seen[str(cfg.chroma_dir)] = _stamp(cfg)  # our own write: our client is already current
 
 
 def documents(cfg: Config) -> list[dict]:
@@ -230,19 +257,24 @@ def remove(cfg: Config, doc_id: str) -> int:
 
 
 def reindex(cfg: Config, progress: Progress | None = None) -> IngestResult:
-    """Drop the store and the records, then ingest every kept original again."""
-    cat = catalog(cfg)
-    items = [(d["file_name"], cfg.uploads_dir / d["original"]) for d in cat["documents"].values()]
+    """Drop the store and the records, then ingest every kept original again. Each document is
+    marked pending first, so a reindex killed half-way is finished by the next write."""
+    result = IngestResult()
     with write_lock(cfg):
-        vs = vector_store(cfg)
-        vs.delete_collection()
-        if cfg.record_db.exists():
-            cfg.record_db.unlink()
-        _save(cfg, {"documents": {}, "log": cat["log"]})
-    return ingest(cfg, items, progress)
+        vector_store(cfg).delete_collection()
+        cfg.record_db.unlink(missing_ok=True)
+        cat = catalog(cfg)
+        for d in cat["documents"].values():
+            d["pending"] = "ingest"
+        _save(cfg, cat)
+        reconcile(cfg, vector_store(cfg), record_manager(cfg), result, progress)
+        _log(cfg, catalog(cfg), "reindex", {k: v for k, v in result.as_dict().items() if k != "documents"}
+             | {"documents": [d["id"] for d in result.documents]})
+    return result
 
 
-def reconcile(cfg: Config, vs=None, rm=None) -> dict:
+def reconcile(cfg: Config, vs=None, rm=None, result: IngestResult | None = None,
+              progress: Progress | None = None) -> dict:
     """Make the store, the record manager and the catalog agree after a crash. Needs the write lock."""
     vs, rm = vs or vector_store(cfg), rm or record_manager(cfg)
     cat = catalog(cfg)
@@ -260,14 +292,26 @@ def reconcile(cfg: Config, vs=None, rm=None) -> dict:
         _remove_keys(rm, vs, group)
     redo = [d for d in cat["documents"].values() if d.get("pending") or (missing and d["chunks"] !=
             len(rm.list_keys(group_ids=[d["id"]])))]
-    for d in redo:
-        if d.get("pending") == "remove" or not (cfg.uploads_dir / d["original"]).is_file():
+    result = result if result is not None else IngestResult()
+    for i, d in enumerate(redo):
+        if progress:
+            progress(i, len(redo), d["file_name"])
+        original = cfg.uploads_dir / d["original"]
+        if d.get("pending") == "remove" or not original.is_file():
             _remove_keys(rm, vs, d["id"])
             del cat["documents"][d["id"]]
+            if d.get("pending") != "remove":
+                result.errors.append({"file": d["file_name"], "error": "its kept original is missing; removed"})
         else:
-            _ingest_one(cfg, cat, rm, vs, d["file_name"], (cfg.uploads_dir / d["original"]).read_bytes(),
-                        IngestResult())
+            try:
+                _ingest_one(cfg, cat, rm, vs, d["file_name"], original.read_bytes(), result)
+            except UserError as e:  # settings changed since (a smaller size limit, say)
+                _remove_keys(rm, vs, d["id"])
+                del cat["documents"][d["id"]]
+                result.errors.append({"file": d["file_name"], "error": str(e)})
         fixed["redone"].append(d["id"])
+    if progress and redo:
+        progress(len(redo), len(redo), "done")
     _save(cfg, cat)
     return fixed
 
