@@ -249,16 +249,15 @@ def _eval_flags(p):
 cmd_eval.configure = _eval_flags
 
 
-def _pending(issue: str):
-    def run(args, cfg) -> int:
-        raise UserError(f"'{args.command}' is not built yet ({issue})")
-    return run
+@command("bench", "print speed and memory figures")
+def cmd_bench(args, cfg) -> int:
+    from . import bench
+    r = bench.run(cfg, args.quick, progress=lambda m: None if args.json else print(m, file=sys.stderr))
+    emit(args, r, bench.table(r))
+    return 0
 
 
-for _name, _help, _issue in [
-    ("bench", "print speed and memory figures", "issue 8"),
-]:
-    COMMANDS.setdefault(_name, (_help, _pending(_issue)))
+cmd_bench.configure = lambda p: p.add_argument("--quick", action="store_true", help="reduced sizes, under two minutes")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,14 +11,18 @@ def closed_book(case: str) -> list[dict]:
             {"role": "user", "content": f"Case: {case.strip()}\nWrite the SOAP report."}]
 
 
+PASSAGE_CHARS = 480  # a practice point fits; keeps the prompt short enough for a 135M model on a CPU
+
+
 def passages_block(passages: list[dict]) -> str:
-    return "\n".join(f"[{i}] {p['title']} ({p['published'][:4]}): {p['text']}" for i, p in
+    clip = lambda t: t if len(t) <= PASSAGE_CHARS else t[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
+    return "\n".join(f"[{i}] {p['title']} ({p['published'][:4]}): {clip(p['text'])}" for i, p in
                      enumerate(passages, 1))
 
 
 def open_book(case: str, passages: list[dict]) -> list[dict]:
     """RAG and hybrid modes: numbered research passages, then the case."""
-    return [{"role": "system", "content": SYSTEM + " Base the Plan on the research passages and cite "
-             "the passage you used like [1]."},
+    return [{"role": "system", "content": SYSTEM + " Base the Plan on the newest research passage that "
+             "fits the case and cite it like [1]."},
             {"role": "user", "content": f"Research passages:\n{passages_block(passages)}\n\n"
                                         f"Case: {case.strip()}\nWrite the SOAP report."}]
