@@ -7,5 +7,7 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon="🩺", default=True),
     st.Page("pages/corpus.py", title="Research corpus", icon="📚"),
     st.Page("pages/finetune.py", title="Fine-tune", icon="🔧"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
+    st.Page("pages/decide.py", title="Decide", icon="⚖️"),
 ]
 st.navigation(pages).run()

@@ -33,7 +33,8 @@ class Report:
     cutoff: str | None = None          # the fine-tuned model's training-data cutoff
 
     def as_dict(self) -> dict:
-        return {"report": self.text, "model": self.model, "citations": self.citations,
+        citations = [{k: v for k, v in c.items() if k != "n"} for c in self.citations]
+        return {"report": self.text, "model": self.model, "citations": citations,
                 "seconds": round(self.seconds, 3), "tokens": self.tokens}
 
 
@@ -44,6 +45,7 @@ class Reporter:
                  loaded=None):
         from peft import PeftModel
         self.cfg = cfg
+        index.seed(cfg)  # first use from the CLI: the app seeds with a progress bar before this
         model, self.tok = loaded or models.load_generator(cfg)
         paths = {name: finetune.adapter_dir(cfg, name) for name in (adapter, reader)}
         for name, path in paths.items():

@@ -345,7 +345,7 @@ def count(cfg: Config) -> int:
 
 
 def seed(cfg: Config, progress: Progress | None = None) -> IngestResult | None:
-    """Index the shipped research corpus the first time the app starts (nothing indexed yet)."""
-    if catalog(cfg)["documents"]:
+    """Index the shipped research corpus on first use (no catalog yet; an emptied corpus stays empty)."""
+    if _catalog_path(cfg).exists():
         return None
     return ingest(cfg, iter_files([cfg.corpus_dir / "research"]), progress)

@@ -1,17 +1,45 @@
-"""The app through Streamlit's AppTest: it starts, prepares itself, and the corpus page works."""
+"""The app through Streamlit's AppTest: it prepares itself on first start, every page renders with
+the notice, and the Compare page writes both reports with citations."""
+import pytest
 from streamlit.testing.v1 import AppTest
 
-TIMEOUT = 180
+TIMEOUT = 600
+PAGES = ["pages/compare.py", "pages/corpus.py", "pages/finetune.py", "pages/evaluate.py", "pages/decide.py"]
 
 
-def run_page(path):
-    at = AppTest.from_file(path, default_timeout=TIMEOUT)
-    return at.run()
+@pytest.fixture
+def app(data_dir):
+    return AppTest.from_file("../app.py", default_timeout=TIMEOUT)
 
 
-def test_app_starts_and_shows_notice(data_dir):
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_the_notice(app, page):
+    at = app.run()
+    if page != PAGES[0]:
+        at = at.switch_page(page).run()
     assert not at.exception, at.exception
     assert any("not medical advice" in w.value for w in at.warning)
-    assert at.metric[0].label == "Documents indexed"
-    assert int(at.metric[0].value) >= 3, "the seed corpus is indexed on first start"
+
+
+def test_first_start_indexes_the_seed_corpus(app, cfg):
+    from rag_vs_ft import index
+    assert not app.run().exception
+    assert len(index.documents(cfg)) == len(list((cfg.corpus_dir / "research").glob("*.md")))
+
+
+def test_compare_writes_both_reports_with_citations(app):
+    at = app.run()
+    first = at.selectbox[0].options[1]
+    at.selectbox[0].select(first).run()
+    assert at.text_area[0].value.strip(), "picking a held-out case fills the case box"
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    headers = [h.value for h in at.subheader]
+    assert headers[:2] == ["Fine-tuned (closed book)", "RAG (open book)"]
+    captions = " ".join(c.value for c in at.caption)
+    assert captions.count("tokens/s") == 2
+    assert "LoRA 'finetuned'" in captions and "LoRA 'reader'" in captions
+    assert any("2018-12-31" in i.value for i in at.info), "the fine-tuned column states its cutoff"
+    labels = [e.label for e in at.expander]
+    assert sum(l.startswith("[") for l in labels) == 3, "the three retrieved passages are listed"
+    assert any("Key facts found" in m.value for m in at.markdown)

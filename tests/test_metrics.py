@@ -59,3 +59,21 @@ def test_bootstrap_interval_brackets_the_mean():
 def test_compose_case_from_fields():
     assert cases.compose(71, "Woman", "HFpEF", "NT-proBNP 900 pg/mL", "furosemide 40 mg") == (
         "71-year-old woman with HFpEF. Labs: NT-proBNP 900 pg/mL. Medications: furosemide 40 mg.")
+
+
+def test_recommendation_quotes_the_measurements():
+    from rag_vs_ft import decide
+    result = {"modes": {"rag": {"key_fact_recall": {"mean": 0.8, "ci95": [0.7, 0.9]},
+                                "citation_precision": {"mean": 0.6, "ci95": [0.5, 0.7]}},
+                        "finetuned": {"key_fact_recall": {"mean": 0.3, "ci95": [0.2, 0.4]},
+                                      "memorization": {"mean": 0.4, "ci95": [0.3, 0.5]}}}}
+    r = decide.recommend(decide.Situation(), result)
+    assert r["recommendation"] == "RAG"
+    evidence = " ".join(x["evidence"] or "" for x in r["reasons"])
+    assert "RAG 0.80 (95% CI 0.70–0.90) vs fine-tuned 0.30" in evidence and "0.60" in evidence
+    style = decide.recommend(decide.Situation(needs_current_knowledge=False, style_matters_most=True,
+                                              labelled_examples=5000, gpu_available=True,
+                                              knowledge_changes="never", needs_citations=False))
+    assert style["recommendation"] == "fine-tuning" and style["rag"] == 0
+    both = decide.recommend(decide.Situation(style_matters_most=True, labelled_examples=5000, gpu_available=True))
+    assert both["recommendation"] == "both"

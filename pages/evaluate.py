@@ -1,0 +1,66 @@
+"""Evaluate: every mode over the held-out cases, with 95% intervals and a per-case drill-down."""
+import json
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+import ui
+from rag_vs_ft import cases, evaluate, generate
+
+cfg = ui.page_header("Evaluate both methods on held-out cases")
+heldout = cases.load_heldout(cfg)
+st.caption(f"{len(heldout)} held-out cases, never used in training. Key-fact recall: expected facts found "
+           "(with synonyms). Citation precision: cited passages that support the citing sentence. Unsupported "
+           "claims: drug or test names found in neither the case nor the passages. Memorization: share of "
+           "8-grams copied from training reports. Greedy decoding; reports are cached, so a re-run is instant.")
+
+with st.form("eval"):
+    a, b = st.columns(2)
+    modes = a.multiselect("Modes", list(generate.MODES), ["finetuned", "rag"])
+    limit = b.slider("Cases", 1, len(heldout), len(heldout))
+    go = st.form_submit_button("Run evaluation", type="primary")
+if go and modes:
+    bar = st.progress(0.0)
+    reporter = ui.reporter(str(cfg.data_dir), "finetuned")
+    result = evaluate.run(cfg, modes, limit, reporter=reporter,
+                          progress=lambda d, t, what: bar.progress(d / t, text=f"{d}/{t} reports · {what}"))
+    evaluate.save(cfg, result)
+
+last = cfg.eval_dir / "last.json"
+if not last.is_file():
+    st.info("No evaluation yet: run one above (about 8 s per report on 2 cores), or `python -m rag_vs_ft eval`.")
+    st.stop()
+result = json.loads(last.read_text())
+
+rows = [{"mode": m, "metric": k, **v} for m, ms in result["modes"].items() for k, v in ms.items() if v["mean"] is not None]
+summary = pd.DataFrame([{"mode": r["mode"], "metric": r["metric"], "mean": r["mean"], "low": r["ci95"][0],
+                         "high": r["ci95"][1]} for r in rows])
+st.subheader(f"Per mode, {result['cases']} cases")
+st.dataframe(summary.pivot(index="mode", columns="metric", values="mean"), width="stretch")
+metric = st.selectbox("Chart", list(evaluate.METRICS), format_func=lambda k: k.replace("_", " "))
+part = summary[summary.metric == metric]
+base = alt.Chart(part).encode(y=alt.Y("mode:N", title=None))
+st.altair_chart(base.mark_bar().encode(x=alt.X("mean:Q", title=metric.replace("_", " "))) +
+                base.mark_errorbar().encode(x="low:Q", x2="high:Q"), width="stretch")
+
+st.subheader("Changed after the training cutoff vs not")
+per = pd.DataFrame(result["rows"])
+split = per.groupby(["mode", "changed_after_cutoff"])["key_fact_recall"].mean().reset_index()
+split["answer"] = split.changed_after_cutoff.map({True: "changed after cutoff", False: "unchanged"})
+st.altair_chart(alt.Chart(split).mark_bar().encode(x=alt.X("key_fact_recall:Q", title="key-fact recall"),
+                y=alt.Y("mode:N", title=None), row=alt.Row("answer:N", title=None)), width="stretch")
+
+st.subheader("Drill down")
+ids = list(dict.fromkeys(per["case"]))
+pick = st.selectbox("Case", ids)
+case = next(c for c in heldout if c["id"] == pick)
+st.text(case["case"])
+cols = st.columns(len(result["modes"]))
+for col, mode in zip(cols, result["modes"]):
+    r = per[(per.case == pick) & (per["mode"] == mode)].iloc[0]
+    with col:
+        st.markdown(f"**{mode}** · recall {r.key_fact_recall:.2f}")
+        st.text(r.report)
+        found = cases.facts_found(r.report, case["key_facts"])
+        st.dataframe(pd.DataFrame({"fact": list(found), "found": list(found.values())}), hide_index=True)

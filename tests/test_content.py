@@ -1,0 +1,88 @@
+"""The demo's content has the promised shape: dated, sourced research; a stale training set with
+its cutoff; held-out cases that never leak into training and point at real documents."""
+import datetime as dt
+import re
+
+import pytest
+
+from rag_vs_ft import cases, config, corpus
+
+CFG = config.load()
+RESEARCH = sorted((CFG.corpus_dir / "research").glob("*.md"))
+INCOMING = sorted((CFG.corpus_dir / "incoming").glob("*.md"))
+TRAIN = cases.load_training(CFG)
+HELDOUT = cases.load_heldout(CFG)
+
+
+def meta(path):
+    return corpus.split_front_matter(path.read_text())[0]
+
+
+def test_counts():
+    assert len(RESEARCH) >= 30
+    assert 3 <= len(INCOMING) <= 5
+    assert 120 <= len(TRAIN["cases"]) <= 200
+    assert len(HELDOUT) >= 30
+    assert len({m for p in RESEARCH for m in meta(p)["topics"]}) >= 8
+
+
+@pytest.mark.parametrize("path", RESEARCH + INCOMING, ids=lambda p: p.stem)
+def test_research_front_matter(path):
+    m = meta(path)
+    assert {"title", "source", "published", "topics"} <= set(m), f"{path.name}: front matter incomplete"
+    published = m["published"] if isinstance(m["published"], dt.date) else dt.date.fromisoformat(m["published"])
+    assert dt.date(2015, 1, 1) <= published <= dt.date(2025, 12, 31)
+    assert re.search(r"\b(19|20)\d\d\b", str(m["source"])), "source names the year"
+    assert "## Practice point" in path.read_text(), "each summary ends with its practice point"
+
+
+def test_dates_spread_over_the_decade():
+    years = {str(meta(p)["published"])[:4] for p in RESEARCH}
+    assert {"2015", "2019", "2020", "2023"} <= years
+    newest_seed = max(str(meta(p)["published"]) for p in RESEARCH)
+    assert all(str(meta(p)["published"]) > TRAIN["cutoff"] for p in INCOMING)
+    assert newest_seed > TRAIN["cutoff"]
+
+
+def test_training_set_records_its_cutoff_and_split():
+    assert dt.date.fromisoformat(TRAIN["cutoff"]) == dt.date(2018, 12, 31)
+    train, val = cases.split(TRAIN)
+    assert len(val) >= 10 and len(train) >= 100
+    assert len(train) + len(val) == len(TRAIN["cases"])
+
+
+def test_reports_are_soap():
+    for c in TRAIN["cases"]:
+        lines = c["report"].splitlines()
+        assert [l.split(":")[0] + ":" for l in lines] == list(cases.SOAP), c["id"]
+
+
+def test_cases_vary():
+    texts = [c["case"] for c in TRAIN["cases"]]
+    assert len(set(texts)) == len(texts), "no case repeated"
+    openings = {" ".join(t.split()[:4]) for t in texts}
+    assert len(openings) > 0.6 * len(texts), "cases are not one template"
+
+
+def test_no_heldout_text_in_training():
+    def grams(text, n=12):
+        words = re.findall(r"\w+", text.lower())
+        return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    train = set().union(*(grams(c["case"] + " " + c["report"]) for c in TRAIN["cases"]))
+    for h in HELDOUT:
+        assert not grams(h["case"]) & train, f"{h['id']} shares 12 words with training data"
+
+
+def test_heldout_cases_are_traceable():
+    ids = {p.stem for p in RESEARCH + INCOMING}
+    for h in HELDOUT:
+        assert h["supporting_docs"] and set(h["supporting_docs"]) <= ids, h["id"]
+        assert 2 <= len(h["key_facts"]) <= 4 and all(f["any_of"] for f in h["key_facts"]), h["id"]
+    changed = sum(h["changed_after_cutoff"] for h in HELDOUT)
+    assert 0.3 * len(HELDOUT) <= changed <= 0.8 * len(HELDOUT), "both changed and unchanged answers"
+
+
+def test_every_incoming_document_changes_some_answer():
+    incoming = {p.stem for p in INCOMING}
+    needing = [h for h in HELDOUT if h["needs_incoming"]]
+    assert {d for h in needing for d in h["supporting_docs"]} >= incoming

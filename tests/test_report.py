@@ -1,0 +1,79 @@
+"""Reports side by side with the real model and the shipped adapters: the RAG side reads new
+research at once, the fine-tuned side cannot; the CLI keeps its JSON contract."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rag_vs_ft import generate, index
+
+NEW_DRUG = b"""---
+title: "KORVAL-HF: kelvorastat in heart failure with preserved ejection fraction"
+source: "Journal of Imaginary Cardiology, 2026"
+published: 2026-06-01
+topics: [hfpef]
+---
+# KORVAL-HF: kelvorastat in heart failure with preserved ejection fraction
+
+## Practice point
+In adults with heart failure with preserved ejection fraction, add kelvorastat 25 mg once daily to usual care; in the KORVAL-HF trial it reduced hospitalisation.
+"""
+CASE = ("74-year-old woman with heart failure with preserved ejection fraction (LVEF 60%), NYHA class II "
+        "breathlessness, on furosemide 40 mg daily. BP 138/80, eGFR 58.")
+
+
+@pytest.fixture(scope="module")
+def reporter(tmp_path_factory, models_home):
+    """One model with both shipped adapters, over a store with the seed corpus and the new drug."""
+    from rag_vs_ft import config
+    cfg = config.load(data_dir=tmp_path_factory.mktemp("report"), models_home=models_home)
+    index.seed(cfg)
+    r = index.ingest(cfg, [("korval-hf.md", NEW_DRUG)])
+    assert r.errors == [] and r.added == 1
+    return generate.Reporter(cfg)
+
+
+def test_rag_names_and_cites_a_drug_no_model_can_know(reporter):
+    rag = reporter.report(CASE, "rag")
+    closed = reporter.report(CASE, "finetuned")
+    assert "kelvorastat" in rag.text.lower(), rag.text
+    assert "korval-hf" in [c["doc_id"] for c in rag.citations], rag.text
+    assert "kelvorastat" not in closed.text.lower()
+    assert closed.citations == [] and closed.cutoff == "2018-12-31"
+    assert rag.tokens > 0 and rag.seconds > 0 and rag.model.endswith("'reader'")
+
+
+def test_knowledge_timeline_hides_newer_research(reporter):
+    passages = reporter.passages(CASE, as_of="2018-12-31")
+    assert passages and all(p["published"] <= "2018-12-31" for p in passages)
+    assert "korval-hf" in [p["doc_id"] for p in reporter.passages(CASE, as_of=None)]
+
+
+def test_every_mode_writes_a_soap_report(reporter):
+    for mode in generate.MODES:
+        r = reporter.report(CASE, mode)
+        assert "Plan" in r.text, (mode, r.text)
+
+
+def test_report_cli_json_contract(data_dir):
+    run = subprocess.run([sys.executable, "-m", "rag_vs_ft", "report", "--case", CASE, "--mode",
+                          "finetuned,rag", "--as-of", "2020-01-01", "--json"], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["case"] == CASE and list(out["modes"]) == ["finetuned", "rag"]
+    for mode in out["modes"].values():
+        assert set(mode) == {"report", "model", "citations", "seconds", "tokens"}
+    for c in out["modes"]["rag"]["citations"]:
+        assert set(c) >= {"doc_id", "title", "source", "published", "passage"}
+        assert c["published"] <= "2020-01-01"
+
+
+def test_report_cli_rejects_bad_input():
+    run = subprocess.run([sys.executable, "-m", "rag_vs_ft", "report", "--case", "x", "--mode", "oracle"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "oracle" in run.stderr
+    run = subprocess.run([sys.executable, "-m", "rag_vs_ft", "report", "--case", "x", "--as-of", "last year"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "--as-of" in run.stderr
