@@ -21,9 +21,14 @@ def _model(models_dir: str):
 
 
 @st.cache_resource(show_spinner="Loading adapters…")
-def reporter(data_dir: str, adapter: str) -> generate.Reporter:
+def _reporter(data_dir: str) -> generate.Reporter:
     cfg = settings()
-    return generate.Reporter(cfg, adapter, loaded=_model(str(cfg.models_dir)))
+    return generate.Reporter(cfg, loaded=_model(str(cfg.models_dir)))
+
+
+def reporter(data_dir: str, adapter: str) -> generate.Reporter:
+    """One model per process; adapters load next to each other and switch per request."""
+    return _reporter(data_dir).use(adapter)
 
 
 @st.cache_resource(show_spinner=False)

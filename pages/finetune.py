@@ -35,8 +35,8 @@ with st.expander("Train a new adapter", expanded=False):
     with st.form("train"):
         name = st.text_input("Name", f"finetuned-{time.strftime('%m%d-%H%M')}")
         a, b, c = st.columns(3)
-        epochs = a.number_input("Epochs", 0.5, 30.0, 3.0, 0.5)
-        lr = b.number_input("Learning rate", 1e-5, 1e-2, 5e-4, format="%.0e")
+        epochs = a.number_input("Epochs", 0.5, 30.0, 4.0, 0.5)
+        lr = b.number_input("Learning rate", 1e-5, 1e-2, 2e-3, format="%.0e")
         rank = c.selectbox("LoRA rank", [4, 8, 16, 32], index=1)
         early = st.checkbox("Early stopping on validation loss", True,
                             help="Turn off to train every epoch and watch the adapter overfit.")

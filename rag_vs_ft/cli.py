@@ -228,6 +228,11 @@ def cmd_eval(args, cfg) -> int:
         raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join(generate.MODES)}")
     if args.as_of:
         _check_date(args.as_of)
+    if args.injection:
+        r = evaluate.injection(cfg, args.adapter, _bar(args, "phase"))
+        evaluate.save(cfg, r, "injection")
+        emit(args, r, evaluate.injection_table(r))
+        return 0
     r = evaluate.run(cfg, modes, args.limit, args.as_of, args.adapter, _bar(args, "report"))
     evaluate.save(cfg, r)
     if args.markdown:
@@ -244,6 +249,8 @@ def _eval_flags(p):
     p.add_argument("--as-of", help="research published by this date only (YYYY-MM-DD)")
     p.add_argument("--adapter", default="finetuned", help="which fine-tuned adapter to score")
     p.add_argument("--markdown", metavar="FILE", help="also write a shareable Markdown report")
+    p.add_argument("--injection", action="store_true", help="run the knowledge-injection experiment instead: "
+                   "recall on the cases that need corpus/incoming/, before and after, per method")
 
 
 cmd_eval.configure = _eval_flags

@@ -161,3 +161,44 @@ def markdown(result: dict) -> str:
              "| mode | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     lines += [f"| {mode} | " + " | ".join(fmt(v[k]) for k in METRICS) + " |" for mode, v in result["modes"].items()]
     return "\n".join(lines) + "\n\nA demonstration, not medical advice.\n"
+
+
+def injection(cfg, adapter: str = "finetuned", progress=None) -> dict:
+    """The knowledge-injection experiment on the cases whose answer needs the incoming documents:
+    recall with the corpus at the training cutoff, then after the new documents arrive, for RAG
+    (upload them), fine-tuning (no change), and fine-tuning's fair try (continued training on them)."""
+    import tempfile
+    from dataclasses import replace
+    from . import finetune, generate, index
+    affected = [c for c in cases.load_heldout(cfg) if c["needs_incoming"]]
+    cutoff = cases.load_training(cfg)["cutoff"]
+    incoming = sorted((cfg.corpus_dir / "incoming").glob("*.md"))
+    say = progress or (lambda *a: None)
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = replace(cfg, data_dir=Path(tmp), models_home=cfg.models_dir, chroma_host="")
+        say(0, 4, "indexing the seed corpus in a scratch store")
+        index.seed(scratch)
+        reporter = generate.Reporter(scratch, adapter)
+        recall = lambda mode, as_of=None, who=reporter: [
+            key_fact_recall(who.report(c["case"], mode, as_of).text, c["key_facts"]) for c in affected]
+        say(1, 4, "before: corpus as of the training cutoff")
+        before = {"finetuned": recall("finetuned"), "rag": recall("rag", cutoff)}
+        say(2, 4, "after: the incoming documents uploaded")
+        index.ingest(scratch, [(f.name, f) for f in incoming])
+        after = {"finetuned": recall("finetuned"), "rag": recall("rag")}
+        say(3, 4, "fine-tuning's fair try: continued training on the new documents")
+        finetune.continue_on_documents(scratch, adapter, incoming, scratch.adapters_dir / "continued")
+        after["finetuned+continued"] = recall("finetuned", who=reporter.use("continued"))
+        before["finetuned+continued"] = before["finetuned"]
+        say(4, 4, "done")
+    arms = {arm: {"before": bootstrap(before[arm]), "after": bootstrap(after[arm])} for arm in after}
+    return {"cases": len(affected), "case_ids": [c["id"] for c in affected], "documents": [f.stem for f in incoming],
+            "arms": arms}
+
+
+def injection_table(r: dict) -> str:
+    fmt = lambda m: f"{m['mean']:.2f} [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}]"
+    lines = [f"key-fact recall on {r['cases']} cases that need {', '.join(r['documents'])}",
+             f"{'method':<22}{'before':>22}{'after':>22}"]
+    lines += [f"{arm:<22}{fmt(v['before']):>22}{fmt(v['after']):>22}" for arm, v in r["arms"].items()]
+    return "\n".join(lines)

@@ -33,8 +33,8 @@ class TrainSettings:
     alpha: int = 16               # LoRA scaling (alpha / rank = 2)
     dropout: float = 0.05
     targets: str = "all-linear"   # or a comma list such as "q_proj,v_proj"
-    lr: float = 5e-4
-    epochs: float = 3.0
+    lr: float = 2e-3              # high for LoRA on a tiny model: it learns the format in one epoch
+    epochs: float = 4.0           # enough to overfit; early stopping keeps the best validation step
     batch: int = 4
     max_len: int = 384            # tokens per example (prompt + report)
     eval_every: int = 5           # steps between validation losses
@@ -62,10 +62,11 @@ def list_adapters(cfg: Config) -> list[dict]:
     return list(found.values())
 
 
-def encode(tok, messages: list[dict], target: str, max_len: int) -> dict:
-    """Token ids with labels only on the target (the report), so loss counts report tokens only."""
+def encode(tok, messages: list[dict] | None, target: str, max_len: int) -> dict:
+    """Token ids with labels only on the target (the report), so loss counts report tokens only.
+    With no messages, every token is a label: plain text for continued training."""
     prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                     return_dict=True)["input_ids"]
+                                     return_dict=True)["input_ids"] if messages else []
     answer = tok(target.strip() + tok.eos_token, add_special_tokens=False)["input_ids"]
     ids = (prompt + answer)[:max_len]
     labels = ([-100] * len(prompt) + answer)[:max_len]
@@ -96,7 +97,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file: Path, cutoff: str,
-          progress: Callable[[dict], None] | None = None, kind: str = "closed-book") -> dict:
+          progress: Callable[[dict], None] | None = None, kind: str = "closed-book",
+          start_from: Path | None = None) -> dict:
     """Train a LoRA adapter into `out`; return its manifest. Progress dicts go to `progress`."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -108,8 +110,12 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
     model, tok = models.load_generator(cfg, dtype="float32")
     model.config.use_cache = False
     targets = ts.targets if ts.targets == "all-linear" else ts.targets.split(",")
-    model = get_peft_model(model, LoraConfig(r=ts.rank, lora_alpha=ts.alpha, lora_dropout=ts.dropout,
-                                             target_modules=targets, task_type="CAUSAL_LM"))
+    if start_from:  # continue training an existing adapter
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, str(start_from), is_trainable=True)
+    else:
+        model = get_peft_model(model, LoraConfig(r=ts.rank, lora_alpha=ts.alpha, lora_dropout=ts.dropout,
+                                                 target_modules=targets, task_type="CAUSAL_LM"))
     if ts.limit:
         train_ex, val_ex = train_ex[:ts.limit], val_ex[:max(2, ts.limit // 4)]
     enc = lambda exs: [encode(tok, m, t, ts.max_len) for m, t in exs]
@@ -165,6 +171,8 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
     trainer = Trainer(model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows,
                       data_collator=_Collate(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id),
                       callbacks=[Watch()])
+    from transformers.trainer_callback import PrinterCallback
+    trainer.remove_callback(PrinterCallback)  # Watch reports progress; keep stdout for --json
     trainer.train()
     if not ts.early_stopping or state["best_val_loss"] is None:
         model.save_pretrained(out)  # early stopping off: ship the last weights, overfit or not
@@ -180,6 +188,7 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
         "kept": "best validation loss" if ts.early_stopping else "last step",
         "history": state["history"], "wall_s": round(time.time() - t0, 1),
         "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": torch.get_num_threads(),
+        "started_from": str(start_from) if start_from else None,
     }
     _write_json(out / "manifest.json", manifest)
     _write_json(out / "progress.json", {**state, "status": state["status"], "done": True})
@@ -206,6 +215,22 @@ def finetune(cfg: Config, name: str, ts: TrainSettings, data_file: Path | None =
         return train(cfg, out, tr, va, ts, data_file, data["cutoff"], progress, kind="reader")
     tr, va = cases.split(data)
     return train(cfg, out, report_examples(tr), report_examples(va), ts, data_file, data["cutoff"], progress)
+
+
+def continue_on_documents(cfg: Config, adapter: str, files: list[Path], out: Path, epochs: float = 6,
+                          progress=None) -> dict:
+    """Fine-tuning's fair try at new knowledge (as Ovadia et al. did): keep training the adapter on
+    the new documents' plain text, next-token loss on every token."""
+    from . import corpus
+    texts = []
+    for f in files:
+        doc = corpus.read(f.name, f.read_bytes(), cfg)
+        texts += [c.page_content for c in corpus.chunk(doc, cfg)]
+    examples = [(None, t) for t in texts]
+    ts = TrainSettings(epochs=epochs, lr=5e-4, eval_every=4, early_stopping=0, batch=4, max_len=256)
+    data = cases.train_path(cfg)
+    return train(cfg, out, examples, examples[-2:], ts, data, cases.load_training(cfg)["cutoff"], progress,
+                 kind="continued", start_from=adapter_dir(cfg, adapter))
 
 
 # ---------------------------------------------------------------- background runs (the app's way)

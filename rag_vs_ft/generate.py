@@ -47,15 +47,23 @@ class Reporter:
         self.cfg = cfg
         index.seed(cfg)  # first use from the CLI: the app seeds with a progress bar before this
         model, self.tok = loaded or models.load_generator(cfg)
-        paths = {name: finetune.adapter_dir(cfg, name) for name in (adapter, reader)}
-        for name, path in paths.items():
-            if not (path / "adapter_config.json").is_file():
-                raise UserError(f"no adapter named {name!r} (train one with `finetune`)")
-        self.manifest = finetune.read_manifest(paths[adapter])
-        self.adapter, self.reader = adapter, reader
-        self.model = PeftModel.from_pretrained(model, str(paths[adapter]), adapter_name=adapter)
-        self.model.load_adapter(str(paths[reader]), adapter_name=reader)
+        self.reader = reader
+        self.model = PeftModel.from_pretrained(model, str(self._path(reader)), adapter_name=reader)
         self.model.eval()
+        self.use(adapter)
+
+    def _path(self, adapter: str):
+        path = finetune.adapter_dir(self.cfg, adapter)
+        if not (path / "adapter_config.json").is_file():
+            raise UserError(f"no adapter named {adapter!r} (train one with `finetune`)")
+        return path
+
+    def use(self, adapter: str) -> "Reporter":
+        """Make `adapter` the closed-book adapter, loading it next to the others if needed."""
+        if adapter not in self.model.peft_config:
+            self.model.load_adapter(str(self._path(adapter)), adapter_name=adapter)
+        self.adapter, self.manifest = adapter, finetune.read_manifest(self._path(adapter))
+        return self
 
     def adapter_for(self, mode: str) -> str | None:
         """finetuned and hybrid: the closed-book adapter; rag: the reader; base: none."""
@@ -66,7 +74,7 @@ class Reporter:
         return "SmolLM2-135M-Instruct" + (f" + LoRA '{name}'" if name else "")
 
     def passages(self, case: str, as_of: str | None) -> list[dict]:
-        hits = index.retrieve(self.cfg, case, as_of=as_of)
+        hits = index.retrieve(self.cfg, case, as_of=as_of, one_per_document=True)
         return [{"doc_id": d.metadata["doc_id"], "title": d.metadata["title"], "source": d.metadata["source"],
                  "published": d.metadata["published"], "section": d.metadata.get("section", ""),
                  "passage": d.page_content, "text": d.page_content, "score": round(score, 4)}

@@ -195,10 +195,8 @@ def iter_files(paths: Iterable[str | Path]) -> Iterable[tuple[str, Path]]:
             for f in sorted(p.rglob("*")):
                 if f.is_file() and f.suffix.lower() in corpus.SUPPORTED and f.name.lower() != "readme.md":
                     yield f.name, f
-        elif p.exists():
-            yield p.name, p
         else:
-            yield p.name, p  # read() below reports it as missing
+            yield p.name, p  # a missing file is reported by ingest()
 
 
 def ingest(cfg: Config, items: Iterable[tuple[str, bytes | Path]], progress: Progress | None = None,
@@ -326,12 +324,21 @@ def _groups(rm) -> set[str]:
 
 # ---------------------------------------------------------------- reads
 
-def retrieve(cfg: Config, query: str, k: int | None = None, as_of: str | None = None, vs=None):
-    """Top-k chunks by cosine similarity, optionally only from documents published by `as_of`."""
+def retrieve(cfg: Config, query: str, k: int | None = None, as_of: str | None = None, vs=None,
+             one_per_document: bool = False):
+    """Top-k chunks by cosine similarity, optionally only from documents published by `as_of`.
+    With `one_per_document`, the best chunk of each of the top-k documents (varied evidence)."""
     vs = vs or vector_store(cfg)
+    k = k or cfg.top_k
     where = {"published_int": {"$lte": int(as_of.replace("-", ""))}} if as_of else None
-    hits = vs.similarity_search_with_score(query, k=k or cfg.top_k, filter=where)
-    return [(doc, 1.0 - distance) for doc, distance in hits]  # cosine distance -> similarity
+    hits = vs.similarity_search_with_score(query, k=k * 5 if one_per_document else k, filter=where)
+    out, seen = [], set()
+    for doc, distance in hits:
+        if one_per_document and doc.metadata["doc_id"] in seen:
+            continue
+        seen.add(doc.metadata["doc_id"])
+        out.append((doc, 1.0 - distance))  # cosine distance -> similarity
+    return out[:k]
 
 
 def chunks_of(cfg: Config, doc_id: str) -> list[dict]:

@@ -38,3 +38,21 @@ def generator(models_home):
 def embedder():
     from rag_vs_ft import models
     return models.load_embedder()
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory, models_home):
+    """The seed corpus indexed once per session (~15 s); tests copy it instead of re-embedding."""
+    from rag_vs_ft import index
+    home = tmp_path_factory.mktemp("seeded")
+    r = index.seed(config.load(data_dir=home, models_home=models_home))
+    assert r is not None and not r.errors
+    return home
+
+
+@pytest.fixture
+def seeded(seeded_template, data_dir):
+    """This test's data dir, holding a copy of the indexed seed corpus."""
+    import shutil
+    shutil.copytree(seeded_template, data_dir)
+    return data_dir

@@ -8,7 +8,7 @@ PAGES = ["pages/compare.py", "pages/corpus.py", "pages/finetune.py", "pages/eval
 
 
 @pytest.fixture
-def app(data_dir):
+def app(seeded):
     return AppTest.from_file("../app.py", default_timeout=TIMEOUT)
 
 
@@ -21,9 +21,10 @@ def test_every_page_renders_with_the_notice(app, page):
     assert any("not medical advice" in w.value for w in at.warning)
 
 
-def test_first_start_indexes_the_seed_corpus(app, cfg):
+def test_first_start_indexes_the_seed_corpus(data_dir, cfg):
     from rag_vs_ft import index
-    assert not app.run().exception
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
     assert len(index.documents(cfg)) == len(list((cfg.corpus_dir / "research").glob("*.md")))
 
 

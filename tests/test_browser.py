@@ -24,9 +24,9 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def app_url(data_dir, models_home):
+def app_url(seeded, models_home):
     port = free_port()
-    env = dict(os.environ, RAG_VS_FT_HOME=str(data_dir), RAG_VS_FT_MODELS=str(models_home))
+    env = dict(os.environ, RAG_VS_FT_HOME=str(seeded), RAG_VS_FT_MODELS=str(models_home))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -50,7 +50,7 @@ def test_type_a_case_and_see_both_reports_with_a_citation(app_url, tmp_path):
             "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1500, "height": 1300})
         page.goto(app_url)
-        box = page.get_by_label("Case")
+        box = page.get_by_label("Case", exact=True)
         expect(box).to_be_visible(timeout=240_000)  # first start prepares the model and the index
         box.fill("68-year-old woman with type 2 diabetes and chronic kidney disease, eGFR 38, "
                  "urine albumin-creatinine ratio 600 mg/g, on metformin and lisinopril.")

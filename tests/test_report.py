@@ -24,11 +24,13 @@ CASE = ("74-year-old woman with heart failure with preserved ejection fraction (
 
 
 @pytest.fixture(scope="module")
-def reporter(tmp_path_factory, models_home):
+def reporter(tmp_path_factory, models_home, seeded_template):
     """One model with both shipped adapters, over a store with the seed corpus and the new drug."""
+    import shutil
     from rag_vs_ft import config
-    cfg = config.load(data_dir=tmp_path_factory.mktemp("report"), models_home=models_home)
-    index.seed(cfg)
+    home = tmp_path_factory.mktemp("report") / "data"
+    shutil.copytree(seeded_template, home)
+    cfg = config.load(data_dir=home, models_home=models_home)
     r = index.ingest(cfg, [("korval-hf.md", NEW_DRUG)])
     assert r.errors == [] and r.added == 1
     return generate.Reporter(cfg)
@@ -56,7 +58,7 @@ def test_every_mode_writes_a_soap_report(reporter):
         assert "Plan" in r.text, (mode, r.text)
 
 
-def test_report_cli_json_contract(data_dir):
+def test_report_cli_json_contract(seeded):
     run = subprocess.run([sys.executable, "-m", "rag_vs_ft", "report", "--case", CASE, "--mode",
                           "finetuned,rag", "--as-of", "2020-01-01", "--json"], capture_output=True, text=True,
                          timeout=600)
@@ -77,3 +79,20 @@ def test_report_cli_rejects_bad_input():
     run = subprocess.run([sys.executable, "-m", "rag_vs_ft", "report", "--case", "x", "--as-of", "last year"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "--as-of" in run.stderr
+
+
+def test_eval_runs_end_to_end_and_caches(reporter):
+    import time
+    from rag_vs_ft import evaluate
+    cfg = reporter.cfg
+    r = evaluate.run(cfg, ["finetuned", "rag"], limit=3, reporter=reporter)
+    assert r["cases"] == 3 and len(r["rows"]) == 6
+    for mode in ("finetuned", "rag"):
+        recall = r["modes"][mode]["key_fact_recall"]
+        assert 0 <= recall["ci95"][0] <= recall["mean"] <= recall["ci95"][1] <= 1
+        assert r["modes"][mode]["latency_s"]["mean"] > 0
+    assert r["modes"]["finetuned"]["citation_precision"]["mean"] is None, "closed book cites nothing"
+    t = time.perf_counter()
+    again = evaluate.run(cfg, ["finetuned", "rag"], limit=3, reporter=reporter)
+    assert time.perf_counter() - t < 5, "an unchanged re-run comes from the cache"
+    assert again["modes"] == r["modes"]
