@@ -74,11 +74,19 @@ class Reporter:
         return "SmolLM2-135M-Instruct" + (f" + LoRA '{name}'" if name else "")
 
     def passages(self, case: str, as_of: str | None) -> list[dict]:
-        hits = index.retrieve(self.cfg, case, as_of=as_of, one_per_document=True)
-        return [{"doc_id": d.metadata["doc_id"], "title": d.metadata["title"], "source": d.metadata["source"],
-                 "published": d.metadata["published"], "section": d.metadata.get("section", ""),
-                 "passage": d.page_content, "text": d.page_content, "score": round(score, 4)}
-                for d, score in hits]
+        """The top documents for the case, each shown by its practice point (or conclusion) where it
+        has one, else by its best-matching chunk: a small model reads a recommendation best."""
+        vs = index.vector_store(self.cfg)
+        out = []
+        for doc, score in index.retrieve(self.cfg, case, as_of=as_of, one_per_document=True, vs=vs):
+            meta, text = doc.metadata, doc.page_content
+            summary = index.summary_chunk(vs, meta["doc_id"])
+            if summary:
+                meta, text = summary
+            out.append({"doc_id": meta["doc_id"], "title": meta["title"], "source": meta["source"],
+                        "published": meta["published"], "section": meta.get("section", ""),
+                        "passage": text, "text": text, "score": round(score, 4)})
+        return out
 
     def stream(self, case: str, mode: str, as_of: str | None = None, out: Report | None = None
                ) -> Iterator[str]:

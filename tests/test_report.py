@@ -16,6 +16,15 @@ topics: [hfpef]
 ---
 # KORVAL-HF: kelvorastat in heart failure with preserved ejection fraction
 
+## Design
+KORVAL-HF randomized 4120 patients with heart failure with preserved ejection fraction (LVEF 50% or more),
+NYHA class II-III breathlessness and raised natriuretic peptides, most on a loop diuretic such as
+furosemide, to kelvorastat 25 mg once daily or placebo for a median of 2.1 years.
+
+## Findings
+Kelvorastat reduced worsening heart failure or cardiovascular death (hazard ratio 0.74) and improved
+symptoms in HFpEF.
+
 ## Practice point
 In adults with heart failure with preserved ejection fraction, add kelvorastat 25 mg once daily to usual care; in the KORVAL-HF trial it reduced hospitalisation.
 """
