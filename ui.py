@@ -31,24 +31,24 @@ def reporter(data_dir: str, adapter: str) -> generate.Reporter:
     return _reporter(data_dir).use(adapter)
 
 
-@st.cache_resource(show_spinner=False)
-def _ready(data_dir: str) -> bool:
-    """First start: convert the shipped model and index the seed corpus, with visible progress."""
-    cfg = settings()
+def _prepare(cfg: config.Config) -> None:
+    """First start: convert the shipped model and index the seed corpus, with visible progress.
+    Plain file checks decide, so later runs draw nothing (a cached function would replay its spinner)."""
+    if (cfg.generator_dir / "model.safetensors").is_file() and index.seeded(cfg):
+        return
     with st.status("Preparing (first start only)…", expanded=True) as status:
         st.write("Converting the packaged model to a fast local copy…")
         models.prepare_generator(cfg)
         bar = st.progress(0.0, "Indexing the research corpus…")
         index.seed(cfg, lambda done, total, what: bar.progress(done / max(total, 1), f"Indexing {what}"))
         status.update(label="Ready", state="complete", expanded=False)
-    return True
 
 
 def page_header(title: str) -> config.Config:
     st.title(title)
     st.warning(NOTICE, icon="⚕️")
     cfg = settings()
-    _ready(str(cfg.data_dir))
+    _prepare(cfg)
     return cfg
 
 

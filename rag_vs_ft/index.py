@@ -364,8 +364,12 @@ def count(cfg: Config) -> int:
     return vector_store(cfg)._collection.count()
 
 
+def seeded(cfg: Config) -> bool:
+    return _catalog_path(cfg).exists()
+
+
 def seed(cfg: Config, progress: Progress | None = None) -> IngestResult | None:
     """Index the shipped research corpus on first use (no catalog yet; an emptied corpus stays empty)."""
-    if _catalog_path(cfg).exists():
+    if seeded(cfg):
         return None
     return ingest(cfg, iter_files([cfg.corpus_dir / "research"]), progress)
