@@ -35,6 +35,9 @@ class Config:
     chroma_host: str = ""                    # CHROMA_HOST: talk to a Chroma server instead of a local dir
     chroma_port: int = 8000                  # CHROMA_PORT
     collection: str = "research"             # Chroma collection name (3-512 characters)
+    openai_base_url: str = ""                # OPENAI_BASE_URL: an OpenAI-compatible server writes the RAG column
+    openai_model: str = ""                   # OPENAI_MODEL: the model that server should use
+    openai_api_key: str = ""                 # OPENAI_API_KEY, if the server wants one
     models_home: Path | None = None         # RAG_VS_FT_MODELS: prepared model copies; default DATA/models
 
     # Paths derived from the data dir, so one variable moves everything.
@@ -60,6 +63,7 @@ _ENV = {  # environment variable -> field
     "RAG_VS_FT_TOP_K": "top_k", "RAG_VS_FT_MAX_UPLOAD_MB": "max_upload_mb",
     "RAG_VS_FT_MAX_NEW_TOKENS": "max_new_tokens", "RAG_VS_FT_THREADS": "threads",
     "RAG_VS_FT_SEED": "seed", "CHROMA_HOST": "chroma_host", "CHROMA_PORT": "chroma_port",
+    "OPENAI_BASE_URL": "openai_base_url", "OPENAI_MODEL": "openai_model", "OPENAI_API_KEY": "openai_api_key",
 }
 
 

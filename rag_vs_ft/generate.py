@@ -69,7 +69,13 @@ class Reporter:
         """finetuned and hybrid: the closed-book adapter; rag: the reader; base: none."""
         return {"finetuned": self.adapter, "hybrid": self.adapter, "rag": self.reader}.get(mode)
 
+    def remote(self, mode: str) -> bool:
+        """An OpenAI-compatible endpoint, when configured, writes the RAG column."""
+        return mode == "rag" and bool(self.cfg.openai_base_url and self.cfg.openai_model)
+
     def model_name(self, mode: str) -> str:
+        if self.remote(mode):
+            return f"{self.cfg.openai_model} at {self.cfg.openai_base_url}"
         name = self.adapter_for(mode)
         return "SmolLM2-135M-Instruct" + (f" + LoRA '{name}'" if name else "")
 
@@ -106,8 +112,12 @@ class Reporter:
         if mode in ADAPTER_MODES:
             out.cutoff = self.manifest.get("data_cutoff")
         gen = llm.Generation()
-        with _adapter(self.model, self.adapter_for(mode)):
-            yield from llm.stream(self.model, self.tok, messages, self.cfg.max_new_tokens, gen)
+        if self.remote(mode):
+            yield from llm.stream_remote(self.cfg.openai_base_url, self.cfg.openai_model, messages,
+                                         self.cfg.max_new_tokens, gen, self.cfg.openai_api_key)
+        else:
+            with _adapter(self.model, self.adapter_for(mode)):
+                yield from llm.stream(self.model, self.tok, messages, self.cfg.max_new_tokens, gen)
         out.text = gen.text.strip()
         out.tokens, out.first_token_s = gen.tokens, gen.first_token_s
         out.seconds = time.perf_counter() - t0

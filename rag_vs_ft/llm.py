@@ -70,3 +70,34 @@ def generate(model, tok, messages: list[dict], max_new_tokens: int) -> Generatio
         pass
     out.text = out.text.strip()
     return out
+
+
+def stream_remote(base_url: str, model: str, messages: list[dict], max_new_tokens: int,
+                  out: Generation | None = None, api_key: str = "") -> Iterator[str]:
+    """The same prompt through an OpenAI-compatible server (vLLM, Ollama, ...), streamed, greedy."""
+    import json
+    import urllib.error
+    import urllib.request
+    from .errors import UserError
+    out = out if out is not None else Generation()
+    out._start = time.perf_counter()
+    body = json.dumps({"model": model, "messages": messages, "max_tokens": max_new_tokens,
+                       "temperature": 0, "stream": True}).encode()
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
+    request = urllib.request.Request(base_url.rstrip("/") + "/chat/completions", body, headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=120)
+    except (urllib.error.URLError, OSError) as e:
+        raise UserError(f"cannot reach OPENAI_BASE_URL {base_url}: {e}") from e
+    with response:
+        for raw in response:
+            line = raw.decode("utf-8", "replace").strip()
+            if not line.startswith("data:") or line == "data: [DONE]":
+                continue
+            piece = (json.loads(line[5:])["choices"][0].get("delta") or {}).get("content") or ""
+            if piece:
+                out.first_token_s = out.first_token_s or time.perf_counter() - out._start
+                out.tokens += 1  # one streamed piece is about one token
+                out.text += piece
+                yield piece
+    out.seconds = time.perf_counter() - out._start
