@@ -60,3 +60,31 @@ def test_shipped_adapters_match_the_shipped_data(name):
     assert m["data_cutoff"] == cases.load_training(cfg)["cutoff"]
     assert (path / "adapter_model.safetensors").stat().st_size < 20_000_000
     assert any(h["split"] == "validation" for h in m["history"])
+
+
+def test_training_from_the_app_runs_in_the_background(cfg, models_home):
+    """What the Fine-tune page does: start a process, poll its progress, find the manifest."""
+    import time
+    models.prepare_generator(cfg)
+    ts = finetune.TrainSettings(limit=4, epochs=1, batch=2, eval_every=1, rank=4, alpha=8, max_len=192)
+    finetune.start(cfg, "bg", ts)
+    deadline = time.time() + 400
+    while not (state := finetune.progress_of(cfg, "bg")).get("done"):
+        assert state.get("status") != "failed", state.get("log")
+        assert time.time() < deadline, "background training did not finish"
+        time.sleep(1)
+    assert state["status"] == "finished" and state["step"] == 2
+    m = json.loads((cfg.adapters_dir / "bg" / "manifest.json").read_text())
+    assert m["settings"]["rank"] == 4 and m["steps"] == 2
+    from rag_vs_ft.errors import UserError
+    with pytest.raises(UserError, match="exists"):
+        finetune.start(cfg, "bg", ts)
+
+
+def test_cancel_stops_training(cfg):
+    def cancel_at_first_step(state):
+        if state["step"] == 1:
+            finetune.cancel(cfg, "stop")
+    ts = finetune.TrainSettings(limit=8, epochs=2, batch=2, eval_every=100, rank=4, alpha=8, max_len=192)
+    m = finetune.finetune(cfg, "stop", ts, progress=cancel_at_first_step)
+    assert m["status"] == "cancelled" and m["steps"] == 2  # seen at the end of the step after
