@@ -50,7 +50,8 @@ if not st.button("Write reports", type="primary", disabled=not case.strip()):
 reporter = ui.reporter(str(cfg.data_dir), adapter)
 LABELS = {"finetuned": "Fine-tuned (closed book)", "rag": "RAG (open book)", "base": "Base model",
           "hybrid": "Fine-tuned + RAG"}
-for col, mode in zip(st.columns(len(modes)), modes):
+columns = st.columns(len(modes))
+for col, mode in zip(columns, modes):  # headers first, so every column is visible while others write
     with col:
         st.subheader(LABELS[mode])
         st.caption(f"Written by {reporter.model_name(mode)}")
@@ -58,6 +59,8 @@ for col, mode in zip(st.columns(len(modes)), modes):
             st.info(f"Knows only what its training reports said: practice as of {cutoff}.", icon="🧊")
         if mode in generate.OPEN_BOOK:
             st.info(f"Reads the research corpus{' as of ' + as_of if as_of else ''}.", icon="📖")
+for col, mode in zip(columns, modes):
+    with col:
         r = generate.Report(mode, reporter.model_name(mode))
         st.write_stream(ui.escape(piece) for piece in reporter.stream(case, mode, as_of, r))
         st.caption(f"{r.seconds:.1f} s · {r.tokens} tokens · {r.tokens / max(r.seconds, 1e-9):.1f} tokens/s")
