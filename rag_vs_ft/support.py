@@ -20,6 +20,7 @@ THRESHOLD = 0.6
 
 def sentences(text: str) -> list[str]:
     text = re.sub(r"^(Subjective|Objective|Assessment|Plan):\s*", "", text, flags=re.M)
+    text = re.sub(r"([.;!?])\s*((?:\[\d+\]\s*)+)", r" \2\1 ", text)  # "dose. [1]" cites that sentence
     parts = re.split(r"(?<=[.;!?])\s+|\n+", text)
     return [p.strip() for p in parts if len(p.strip()) > 3]
 

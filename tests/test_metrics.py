@@ -77,3 +77,9 @@ def test_recommendation_quotes_the_measurements():
     assert style["recommendation"] == "fine-tuning" and style["rag"] == 0
     both = decide.recommend(decide.Situation(style_matters_most=True, labelled_examples=5000, gpu_available=True))
     assert both["recommendation"] == "both"
+
+
+def test_a_citation_after_the_full_stop_belongs_to_that_sentence():
+    passages = ["Practice point: add dapagliflozin 10 mg once daily in CKD."]
+    assert support.sentences("Plan: Add dapagliflozin 10 mg once daily. [1]") == ["Add dapagliflozin 10 mg once daily [1]."]
+    assert evaluate.citation_precision("Plan: Add dapagliflozin 10 mg once daily. [1]", passages) == 1
