@@ -529,20 +529,26 @@ def record_count(cfg) -> int:
         return 0
 
 
-def test_killed_ingest_is_reconciled(cfg, tmp_path):
-    total = write_folder(tmp_path / "big", "crash", docs=30, per_doc=10)
-    proc = subprocess.Popen([sys.executable, "-m", "rag_vs_ft", "ingest", str(tmp_path / "big"), "--json"],
+def kill_when(args, ready) -> subprocess.Popen:
+    """Run the CLI with `args` and SIGKILL it as soon as `ready()` holds (it must not finish first)."""
+    proc = subprocess.Popen([sys.executable, "-m", "rag_vs_ft", *args, "--json"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while record_count(cfg) < 40:
-            assert proc.poll() is None, "the ingest finished before it could be killed"
+        while not ready():
+            assert proc.poll() is None, f"{args[0]} finished before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
+    return proc
+
+
+def test_killed_ingest_is_reconciled(cfg, tmp_path):
+    total = write_folder(tmp_path / "big", "crash", docs=30, per_doc=10)
+    proc = kill_when(["ingest", str(tmp_path / "big")], lambda: record_count(cfg) >= 40)
     assert proc.returncode == -signal.SIGKILL
     with index.write_lock(cfg):
         index.reconcile(cfg)
@@ -583,18 +589,7 @@ def test_reconcile_repairs_partial_writes(cfg):
 def test_killed_reindex_forgets_nothing(cfg):
     ingest(cfg, *[(f"r{i:02d}.md", md(f"R {i}", sections(8, f"r{i}"))) for i in range(20)])
     assert_consistent(cfg, 160)
-    proc = subprocess.Popen([sys.executable, "-m", "rag_vs_ft", "reindex", "--json"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not 2 <= len(index.documents(cfg)) < 20:  # some redone, some still pending
-            assert proc.poll() is None, "the reindex finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    kill_when(["reindex"], lambda: 2 <= len(index.documents(cfg)) < 20)  # some redone, some pending
     from chromadb.api.shared_system_client import SharedSystemClient
     SharedSystemClient.clear_system_cache()  # look at the store as a fresh process would
     with index.write_lock(cfg):
