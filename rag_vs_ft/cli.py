@@ -134,6 +134,8 @@ def cmd_finetune(args, cfg) -> int:
         bar.refresh()
     m = finetune.finetune(cfg, args.name, ts, args.data, args.overwrite, args.ship, progress, args.reader)
     bar.close()
+    if not m:  # another process of a multi-process launch; the first one reports
+        return 0
     emit(args, m, f"{m['status']}: {m['steps']} steps, best validation loss {m['best_val_loss']} "
                   f"(step {m['best_step']}), {m['wall_s']} s")
     return 0
@@ -229,7 +231,7 @@ def cmd_eval(args, cfg) -> int:
     if args.as_of:
         _check_date(args.as_of)
     if args.injection:
-        r = evaluate.injection(cfg, args.adapter, _bar(args, "phase"))
+        r = evaluate.injection(cfg, args.adapter, _bar(args, "phase"), args.limit)
         evaluate.save(cfg, r, "injection")
         emit(args, r, evaluate.injection_table(r))
         return 0

@@ -128,10 +128,17 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
         """Logs losses, keeps the best adapter, stops early or on CANCEL, reports progress."""
         bad = 0
 
+        main = True  # only the first process writes when several train together (accelerate, torchrun)
+
         def _emit(self):
+            if not self.main:
+                return
             _write_json(out / "progress.json", state)
             if progress:
                 progress(state)
+
+        def on_train_begin(self, args, st, control, **kw):
+            self.main = st.is_world_process_zero
 
         def on_step_end(self, args, st, control, **kw):
             state.update(step=st.global_step, max_steps=st.max_steps, epoch=round(st.epoch or 0, 3))
@@ -151,7 +158,8 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
                 state["history"].append({**entry, "split": "validation", "loss": loss})
                 if state["best_val_loss"] is None or loss < state["best_val_loss"]:
                     state.update(best_val_loss=loss, best_step=st.global_step)
-                    kw["model"].save_pretrained(out)  # keep the best adapter as we go
+                    if self.main:
+                        kw["model"].save_pretrained(out)  # keep the best adapter as we go
                     self.bad = 0
                 else:
                     self.bad += 1
@@ -174,6 +182,8 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)  # Watch reports progress; keep stdout for --json
     trainer.train()
+    if not trainer.is_world_process_zero():
+        return {}
     if not ts.early_stopping or state["best_val_loss"] is None:
         model.save_pretrained(out)  # early stopping off: ship the last weights, overfit or not
     if state["status"] == "training":
