@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 REQS   := requirements.txt requirements-models.txt requirements-dev.txt
 
-.PHONY: run test test-all prepare browser bench
+.PHONY: run test test-all prepare browser bench llamacpp
 
 $(STAMP): $(REQS)
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,7 +26,11 @@ browser:
 test: $(STAMP) browser
 	$(PY) -m pytest
 
-test-all: $(STAMP) browser
+# Optional extra: llama.cpp serves generation about five times faster (compiles ~5 min, once).
+llamacpp: $(STAMP)
+	@$(PY) -c "import llama_cpp" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check -r requirements-llamacpp.txt
+
+test-all: $(STAMP) browser llamacpp
 	$(PY) -m pytest -m "slow or not slow"
 
 bench: $(STAMP)

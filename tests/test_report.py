@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from rag_vs_ft import generate, index
+from rag_vs_ft import generate, index, llamacpp
 
 NEW_DRUG = b"""---
 title: "KORVAL-HF: kelvorastat in heart failure with preserved ejection fraction"
@@ -32,14 +32,19 @@ CASE = ("74-year-old woman with heart failure with preserved ejection fraction (
         "breathlessness, on furosemide 40 mg daily. BP 138/80, eGFR 58.")
 
 
-@pytest.fixture(scope="module")
-def reporter(tmp_path_factory, models_home, seeded_template):
-    """One model with both shipped adapters, over a store with the seed corpus and the new drug."""
+BACKENDS = ["transformers", pytest.param("llamacpp", marks=pytest.mark.skipif(
+    not llamacpp.available(), reason="the optional llama-cpp-python is not installed (make llamacpp)"))]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def reporter(request, tmp_path_factory, models_home, seeded_template):
+    """One model with both shipped adapters, over a store with the seed corpus and the new drug;
+    once per serving backend."""
     import shutil
     from rag_vs_ft import config
     home = tmp_path_factory.mktemp("report") / "data"
     shutil.copytree(seeded_template, home)
-    cfg = config.load(data_dir=home, models_home=models_home)
+    cfg = config.load(data_dir=home, models_home=models_home, backend=request.param)
     r = index.ingest(cfg, [("korval-hf.md", NEW_DRUG)])
     assert r.errors == [] and r.added == 3  # Design, Findings, Practice point
     return generate.Reporter(cfg)
@@ -53,6 +58,7 @@ def test_rag_names_and_cites_a_drug_no_model_can_know(reporter):
     assert "kelvorastat" not in closed.text.lower()
     assert closed.citations == [] and closed.cutoff == "2018-12-31"
     assert rag.tokens > 0 and rag.seconds > 0 and rag.model.endswith("'reader'")
+    assert f"({reporter.backend})" in rag.model
 
 
 def test_knowledge_timeline_hides_newer_research(reporter):
