@@ -15,15 +15,9 @@ def settings() -> config.Config:
     return config.load()  # cheap; read per run so tests and users can point it elsewhere
 
 
-@st.cache_resource(show_spinner="Loading the language model…")
-def _model(models_dir: str):
-    return models.load_generator(settings())
-
-
-@st.cache_resource(show_spinner="Loading adapters…")
+@st.cache_resource(show_spinner="Loading the language model and its adapters…")
 def _reporter(data_dir: str) -> generate.Reporter:
-    cfg = settings()
-    return generate.Reporter(cfg, loaded=_model(str(cfg.models_dir)))
+    return generate.Reporter(settings())
 
 
 def reporter(data_dir: str, adapter: str) -> generate.Reporter:

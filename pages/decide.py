@@ -9,6 +9,8 @@ from rag_vs_ft import decide
 cfg = ui.page_header("RAG, fine-tuning, or both?")
 last = cfg.eval_dir / "last.json"
 result = json.loads(last.read_text()) if last.is_file() else None
+inj = cfg.eval_dir / "injection.json"
+injection = json.loads(inj.read_text()) if inj.is_file() else None
 if result is None:
     st.info("No evaluation yet: the recommendation uses your answers alone. Run one on the Evaluate page "
             "to ground it in measurements.")
@@ -22,7 +24,7 @@ s = decide.Situation(
     gpu_available=b.toggle("A GPU is available for training", False),
     knowledge_changes=b.select_slider("How often the knowledge changes", ["never", "yearly", "monthly", "weekly"],
                                       "monthly"))
-r = decide.recommend(s, result)
+r = decide.recommend(s, result, injection)
 st.subheader(f"Recommendation: {r['recommendation']}")
 st.caption(f"Points: RAG {r['rag']}, fine-tuning {r['finetune']}. Both ≥ 3 means both.")
 for reason in r["reasons"]:

@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 from . import index, models
 from .config import Config
@@ -67,7 +68,8 @@ def fill(cfg: Config, total: int) -> None:
 def retrieval_ms(cfg: Config, repeats: int = 60) -> dict:
     """End-to-end retrieval (query embedding included), p50 and p95 in milliseconds."""
     vs = index.vector_store(cfg)
-    index.retrieve(cfg, QUERIES[0], vs=vs)  # warm up
+    for q in QUERIES * 2:  # warm up: right after a large add the store is still settling
+        index.retrieve(cfg, q, vs=vs)
     times = []
     for i in range(repeats):
         t = time.perf_counter()
@@ -91,66 +93,116 @@ CASE = ("67-year-old woman with type 2 diabetes and chronic kidney disease, eGFR
         "ratio 380 mg/g, on metformin 1 g twice daily and lisinopril 20 mg daily.")
 
 
-def generation(cfg: Config, tokens: int) -> tuple[dict, float]:
-    """tok/s and time to first token per mode, and seconds from loading the model to a first report."""
+def _decode(pieces: Iterator[str]) -> tuple[float, int]:
+    """Decode speed of a stream: tokens after the first over the time they took (prompt excluded)."""
+    stamps = [time.perf_counter() for _ in pieces]
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0, len(stamps)
+
+
+def generation(cfg: Config, tokens: int) -> tuple[dict, float, str]:
+    """Decode tok/s and time to first token per mode, seconds from loading the model to a first
+    report, and the serving backend."""
     from . import generate
     t0 = time.perf_counter()
     reporter = generate.Reporter(replace(cfg, max_new_tokens=tokens))
     first = None
     out = {}
     for mode in generate.MODES:
-        r = reporter.report(CASE, mode)
+        r = generate.Report(mode, "")
+        tok_s, _ = _decode(reporter.stream(CASE, mode, out=r))
         first = first or time.perf_counter() - t0
-        out[mode] = {"tok_s": round(r.tokens / r.seconds, 1), "ttft_s": round(r.first_token_s or 0, 3),
-                     "tokens": r.tokens}
-    return out, round(first, 2)
+        out[mode] = {"tok_s": round(tok_s, 1), "ttft_s": round(r.first_token_s or 0, 3), "tokens": r.tokens}
+    return out, round(first, 2), reporter.backend
 
 
-def llamacpp_tok_s(tokens: int) -> float | None:
-    """The same GGUF through llama.cpp, if the optional llama-cpp-python is installed."""
-    try:
-        from llama_cpp import Llama
-    except ImportError:
+def llamacpp_tok_s(cfg: Config, tokens: int) -> float | None:
+    """llama.cpp itself on the same GGUF and the same closed-book prompt, no adapter, decode tok/s;
+    None unless the optional llama-cpp-python is installed."""
+    from . import llamacpp, prompts
+    if not llamacpp.available():
         return None
     import os
-    llm = Llama(model_path=str(models.gguf_path()), n_threads=os.cpu_count(), n_ctx=1024, verbose=False)
-    messages = [{"role": "user", "content": f"Case: {CASE}\nWrite the SOAP report."}]
-    t = time.perf_counter()
-    r = llm.create_chat_completion(messages, max_tokens=tokens, temperature=0)
-    return round(r["usage"]["completion_tokens"] / (time.perf_counter() - t), 1)
+    from llama_cpp import Llama
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(models.prepare_generator(cfg))
+    ids = tok.apply_chat_template(prompts.closed_book(CASE), add_generation_prompt=True, tokenize=True,
+                                  return_dict=True)["input_ids"]
+    threads = cfg.threads or os.cpu_count()
+    llm = Llama(model_path=str(models.gguf_path()), n_threads=threads, n_threads_batch=threads, n_ctx=2048,
+                verbose=False)
+    stream = llm.create_completion(list(ids), max_tokens=tokens, temperature=0.0, top_k=1, repeat_penalty=1.1,
+                                   stream=True)
+    return round(_decode(c for c in stream if c["choices"][0]["text"])[0], 1)
 
 
-def finetune_s_per_step(cfg: Config) -> float:
-    """Seconds per LoRA step (batch 4, the default settings) on a 12-case slice."""
-    from . import finetune
-    stamps = []
-    finetune.finetune(cfg, "bench", finetune.TrainSettings(limit=12, epochs=1, eval_every=100),
-                      progress=lambda s: stamps.append(time.perf_counter()))
-    return round((stamps[-1] - stamps[0]) / max(1, len(stamps) - 1), 2)
+def transformers_tok_s(cfg: Config, tokens: int) -> float:
+    """The fine-tuned mode through transformers + peft, decode tok/s, for comparison."""
+    from . import generate
+    reporter = generate.Reporter(replace(cfg, max_new_tokens=tokens, backend="transformers"))
+    return round(_decode(reporter.stream(CASE, "finetuned"))[0], 1)
 
 
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _finetune_child(cfg: Config) -> tuple[float, float]:
+    from . import finetune
+    stamps = []
+    finetune.finetune(cfg, "bench", finetune.TrainSettings(limit=12, epochs=1, eval_every=100),
+                      progress=lambda s: stamps.append(time.perf_counter()))
+    return round((stamps[-1] - stamps[0]) / max(1, len(stamps) - 1), 2), rss_mb()
+
+
+def finetune_figures(cfg: Config) -> dict:
+    """Seconds per LoRA step (batch 4, default settings, a 12-case slice) and the training process's
+    peak RSS, in a fresh process so serving memory does not count; an epoch is the shipped split."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from . import cases, finetune
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        per_step, peak = pool.submit(_finetune_child, cfg).result()
+    train, _ = cases.split(cases.load_training(cfg))
+    steps = -(-len(train) // finetune.TrainSettings().batch)
+    return {"finetune_s_per_step": per_step, "finetune_s_per_epoch": round(per_step * steps, 1),
+            "finetune_steps_per_epoch": steps, "finetune_peak_rss_mb": round(peak, 1)}
+
+
+def first_report_s(cfg: Config) -> float:
+    """Seconds from starting a fresh process to a finished fine-tuned report (models prepared)."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "RAG_VS_FT_HOME": str(cfg.data_dir), "RAG_VS_FT_MODELS": str(cfg.models_dir)}
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "rag_vs_ft", "report", "--case", CASE, "--mode", "finetuned", "--json"],
+                   env=env, check=True, capture_output=True)
+    return round(time.perf_counter() - t, 2)
+
+
 def run(cfg: Config, quick: bool = False, progress=print) -> dict:
     sizes = [1000, 5000] if quick else [1000, 10000, 50000]
-    out = {"generation_tok_s": {}, "ttft_s": {}, "llamacpp_tok_s": None, "embed_chunks_s": None,
-           "ingest_chunks_s": None, "retrieval_ms": {}, "finetune_s_per_step": None, "first_report_s": None}
-    tokens = 64 if quick else 160
+    out = {"backend": None, "generation_tok_s": {}, "ttft_s": {}, "transformers_tok_s": None,
+           "llamacpp_tok_s": None, "embed_chunks_s": None, "ingest_chunks_s": None, "retrieval_ms": {},
+           "finetune_s_per_step": None, "first_report_s": None, "rss_mb": None}
+    tokens = 64 if quick else cfg.max_new_tokens
     with tempfile.TemporaryDirectory() as tmp:
         bcfg = replace(cfg, data_dir=Path(tmp), models_home=cfg.models_dir, chroma_host="")
-        progress("generation per mode…")
+        progress("start to first report, in a fresh process…")
         index.seed(bcfg)
-        gen, out["first_report_s"] = generation(bcfg, tokens)
+        out["first_report_s"] = first_report_s(bcfg)
+        progress("generation per mode…")
+        gen, out["model_load_to_report_s"], out["backend"] = generation(bcfg, tokens)
         out["generation_tok_s"] = {m: g["tok_s"] for m, g in gen.items()}
         out["ttft_s"] = {m: g["ttft_s"] for m, g in gen.items()}
-        progress("llama.cpp on the same GGUF (if installed)…")
-        out["llamacpp_tok_s"] = llamacpp_tok_s(tokens)
-        progress("fine-tuning steps…")
-        out["finetune_s_per_step"] = finetune_s_per_step(bcfg)
+        progress("llama.cpp on the same GGUF, no adapter (if installed)…")
+        out["llamacpp_tok_s"] = llamacpp_tok_s(bcfg, tokens)
         progress("embedding throughput…")
         out["embed_chunks_s"] = round(embed_chunks_s(128 if quick else 512), 1)
+        out["rss_mb"] = round(rss_mb(), 1)  # serving: generator, adapters, embedder, the seed store
+        if out["backend"] != "transformers":
+            progress("the fine-tuned mode through transformers, for comparison…")
+            out["transformers_tok_s"] = transformers_tok_s(bcfg, tokens)
         n = 300 if quick else sizes[0]
         progress(f"ingesting {n} chunks through the real path…")
         out["ingest_chunks_s"] = round(ingest_throughput(bcfg, n), 1)
@@ -158,21 +210,26 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
             progress(f"retrieval at {size} chunks…")
             fill(bcfg, size)
             out["retrieval_ms"][str(size)] = retrieval_ms(bcfg, 30 if quick else 100)
-    out["rss_mb"] = round(rss_mb(), 1)
+        progress("fine-tuning steps, in a fresh process…")
+        out.update(finetune_figures(bcfg))
     return out
 
 
 def table(r: dict) -> str:
-    ratio = (f" ({r['generation_tok_s']['finetuned'] / r['llamacpp_tok_s']:.2f}× llama.cpp's {r['llamacpp_tok_s']})"
-             if r["llamacpp_tok_s"] else " (llama.cpp not installed)")
+    ratio = (f" ({r['generation_tok_s']['finetuned'] / r['llamacpp_tok_s']:.2f}× llama.cpp's {r['llamacpp_tok_s']}"
+             " on the bare model)" if r["llamacpp_tok_s"] else " (llama.cpp not installed)")
     lines = ["| figure | value |", "|---|---|"]
-    lines += [f"| generation, {mode} | {v} tok/s, first token after {r['ttft_s'][mode]} s"
+    lines += [f"| generation, {mode} ({r['backend']}) | {v} tok/s, first token after {r['ttft_s'][mode]} s"
               f"{ratio if mode == 'finetuned' else ''} |" for mode, v in r["generation_tok_s"].items()]
-    lines += [f"| model load to first report | {r['first_report_s']} s |",
-              f"| LoRA fine-tuning (batch 4) | {r['finetune_s_per_step']} s/step |",
+    if r.get("transformers_tok_s"):
+        lines += [f"| generation, finetuned (transformers + peft, bf16) | {r['transformers_tok_s']} tok/s |"]
+    lines += [f"| fresh process to a finished fine-tuned report | {r['first_report_s']} s |",
               f"| embedding (all-MiniLM-L6-v2, ~500-char chunks) | {r['embed_chunks_s']} chunks/s |",
-             f"| ingest, read → chunk → embed → index | {r['ingest_chunks_s']} chunks/s |"]
+              f"| ingest, read → chunk → embed → index | {r['ingest_chunks_s']} chunks/s |"]
     lines += [f"| retrieval at {int(k):,} chunks, query embedding included | p50 {v['p50']} ms, p95 {v['p95']} ms |"
               for k, v in r["retrieval_ms"].items()]
-    lines += [f"| peak RSS of the benchmark process (training included) | {r['rss_mb']} MB |"]
+    lines += [f"| LoRA fine-tuning (batch 4, max length 384) | {r['finetune_s_per_step']} s/step, "
+              f"{r['finetune_s_per_epoch']} s/epoch ({r['finetune_steps_per_epoch']} steps), "
+              f"peak RSS {r['finetune_peak_rss_mb']} MB |",
+              f"| serving peak RSS (generator, adapters, embedder, store) | {r['rss_mb']} MB |"]
     return "\n".join(lines)

@@ -30,8 +30,21 @@ def _fmt(m: dict) -> str:
     return f"{m['mean']:.2f} (95% CI {m['ci95'][0]:.2f}–{m['ci95'][1]:.2f})"
 
 
-def recommend(s: Situation, result: dict | None = None) -> dict:
-    """{"recommendation": "RAG" | "fine-tuning" | "both", "rag": points, "finetune": points, "reasons": [...]}"""
+def _injected(injection: dict | None) -> str | None:
+    """The knowledge-injection experiment in one line: recall before -> after new documents, per arm."""
+    try:
+        arms = injection["arms"]
+        parts = [f"{name} {arms[arm]['before']['mean']:.2f} → {arms[arm]['after']['mean']:.2f}"
+                 for arm, name in (("rag", "RAG"), ("finetuned+continued", "fine-tuning with continued training"))]
+    except (KeyError, TypeError):
+        return None
+    return (f"key-fact recall on {injection['cases']} cases before → after {len(injection['documents'])} "
+            f"new documents arrived: " + "; ".join(parts))
+
+
+def recommend(s: Situation, result: dict | None = None, injection: dict | None = None) -> dict:
+    """{"recommendation": "RAG" | "fine-tuning" | "both", "rag": points, "finetune": points, "reasons": [...]}
+    `result` is the last evaluation, `injection` the last knowledge-injection experiment (both optional)."""
     reasons, rag, ft = [], 0, 0
 
     def why(side: str, points: int, text: str, evidence: str | None = None):
@@ -55,7 +68,8 @@ def recommend(s: Situation, result: dict | None = None) -> dict:
     if s.labelled_examples < 500:
         mem = _metric(result, "finetuned", "memorization")
         why("RAG", 1, f"Only {s.labelled_examples} labelled examples: a small set overfits; the fine-tuned model "
-            "repeats its training reports.", f"fine-tuned memorization (8-gram overlap): {_fmt(mem)}" if mem else None)
+            "learns the form of its training reports more than what should go in them.",
+            f"fine-tuned memorization (share of 8-grams copied from training reports): {_fmt(mem)}" if mem else None)
     else:
         why("fine-tuning", 1, f"{s.labelled_examples} labelled examples are enough to fine-tune without "
             "memorizing them.")
@@ -64,7 +78,7 @@ def recommend(s: Situation, result: dict | None = None) -> dict:
     changes = {"never": 0, "yearly": 1, "monthly": 2, "weekly": 3}.get(s.knowledge_changes, 2)
     if changes >= 2:
         why("RAG", changes - 1, f"Knowledge changes {s.knowledge_changes}: a fine-tuned model is stale from the day "
-            "it is trained; a re-upload updates RAG at once.")
+            "it is trained; a re-upload updates RAG at once.", _injected(injection))
     elif changes == 0:
         why("fine-tuning", 1, "Knowledge never changes, so a trained model does not go stale.")
     if s.needs_citations:

@@ -145,16 +145,21 @@ def save(cfg, result: dict, name: str = "last") -> Path:
     return path
 
 
+def _num(x: float) -> str:
+    """Two decimals, or three for small non-zero values (memorization is often below 0.01)."""
+    return f"{x:.3f}" if 0 < abs(x) < 0.01 else f"{x:.2f}"
+
+
 def table(result: dict) -> str:
     """Plain-text table: one row per mode, mean [95% interval] per metric."""
-    fmt = lambda m: "–" if m["mean"] is None else f"{m['mean']:.2f} [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}]"
+    fmt = lambda m: "–" if m["mean"] is None else f"{_num(m['mean'])} [{_num(m['ci95'][0])}, {_num(m['ci95'][1])}]"
     head = f"{'mode':<10}" + "".join(f"{k:>24}" for k in METRICS)
     rows = [f"{mode:<10}" + "".join(f"{fmt(v[k]):>24}" for k in METRICS) for mode, v in result["modes"].items()]
     return "\n".join([head, *rows, f"{result['cases']} held-out cases"])
 
 
 def markdown(result: dict) -> str:
-    fmt = lambda m: "–" if m["mean"] is None else f"{m['mean']:.2f} ({m['ci95'][0]:.2f}–{m['ci95'][1]:.2f})"
+    fmt = lambda m: "–" if m["mean"] is None else f"{_num(m['mean'])} ({_num(m['ci95'][0])}–{_num(m['ci95'][1])})"
     lines = ["# RAG or fine-tuning? Evaluation", "",
              f"{result['cases']} held-out cases; research as of {result.get('as_of') or 'today'}; "
              "mean (95% bootstrap interval).", "",
@@ -163,14 +168,14 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n\nA demonstration, not medical advice.\n"
 
 
-def injection(cfg, adapter: str = "finetuned", progress=None) -> dict:
+def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, epochs: float = 6) -> dict:
     """The knowledge-injection experiment on the cases whose answer needs the incoming documents:
     recall with the corpus at the training cutoff, then after the new documents arrive, for RAG
     (upload them), fine-tuning (no change), and fine-tuning's fair try (continued training on them)."""
     import tempfile
     from dataclasses import replace
     from . import finetune, generate, index
-    affected = [c for c in cases.load_heldout(cfg) if c["needs_incoming"]]
+    affected = [c for c in cases.load_heldout(cfg) if c["needs_incoming"]][: limit or None]
     cutoff = cases.load_training(cfg)["cutoff"]
     incoming = sorted((cfg.corpus_dir / "incoming").glob("*.md"))
     say = progress or (lambda *a: None)
@@ -187,7 +192,7 @@ def injection(cfg, adapter: str = "finetuned", progress=None) -> dict:
         index.ingest(scratch, [(f.name, f) for f in incoming])
         after = {"finetuned": recall("finetuned"), "rag": recall("rag")}
         say(3, 4, "fine-tuning's fair try: continued training on the new documents")
-        finetune.continue_on_documents(scratch, adapter, incoming, scratch.adapters_dir / "continued")
+        finetune.continue_on_documents(scratch, adapter, incoming, scratch.adapters_dir / "continued", epochs)
         after["finetuned+continued"] = recall("finetuned", who=reporter.use("continued"))
         before["finetuned+continued"] = before["finetuned"]
         say(4, 4, "done")

@@ -44,8 +44,7 @@ class Reporter:
     Served by llama.cpp when the optional extra is installed (five times faster on a CPU), else by
     transformers + peft; `cfg.backend` forces one."""
 
-    def __init__(self, cfg: Config, adapter: str = finetune.DEFAULT, reader: str = finetune.READER,
-                 loaded=None):
+    def __init__(self, cfg: Config, adapter: str = finetune.DEFAULT, reader: str = finetune.READER):
         from . import llamacpp
         self.cfg, self.reader = cfg, reader
         index.seed(cfg)  # first use from the CLI: the app seeds with a progress bar before this
@@ -61,7 +60,7 @@ class Reporter:
             self._path(reader)
         else:
             from peft import PeftModel
-            model, self.tok = loaded or models.load_generator(cfg)
+            model, self.tok = models.load_generator(cfg)
             self.model = PeftModel.from_pretrained(model, str(self._path(reader)), adapter_name=reader)
             self.model.eval()
         self.use(adapter)

@@ -44,3 +44,26 @@ def test_compare_writes_both_reports_with_citations(app):
     labels = [e.label for e in at.expander]
     assert sum(l.startswith("[") for l in labels) == 3, "the three retrieved passages are listed"
     assert any("Key facts found" in m.value for m in at.markdown)
+
+
+def test_injection_experiment_runs_and_its_before_after_chart_renders(seeded, cfg):
+    """One affected case, half an epoch of continued training: every arm gets a before and an after,
+    the result is saved, and the Evaluate page draws it."""
+    import json
+    from rag_vs_ft import evaluate
+    r = evaluate.injection(cfg, limit=1, epochs=0.5)
+    evaluate.save(cfg, r, "injection")
+    assert r["cases"] == 1 and set(r["arms"]) == {"finetuned", "rag", "finetuned+continued"}
+    assert sorted(r["documents"]) == sorted(f.stem for f in (cfg.corpus_dir / "incoming").glob("*.md"))
+    for arm in r["arms"].values():
+        for phase in ("before", "after"):
+            assert 0 <= arm[phase]["mean"] <= 1
+    assert r["arms"]["finetuned"]["before"] == r["arms"]["finetuned"]["after"], "closed book: nothing changes"
+    assert json.loads((cfg.eval_dir / "injection.json").read_text())["arms"] == r["arms"]
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
+    at = at.switch_page("pages/evaluate.py").run()
+    assert not at.exception, at.exception
+    charts = at.get("arrow_vega_lite_chart")
+    assert charts, "the before/after chart is drawn"
+    spec = json.loads(charts[0].proto.spec)
+    assert "recall" in json.dumps(spec)

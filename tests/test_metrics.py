@@ -79,6 +79,18 @@ def test_recommendation_quotes_the_measurements():
     assert both["recommendation"] == "both"
 
 
+def test_recommendation_quotes_the_knowledge_injection_experiment():
+    from rag_vs_ft import decide
+    arm = lambda before, after: {"before": {"mean": before, "ci95": [0, 1]}, "after": {"mean": after, "ci95": [0, 1]}}
+    injection = {"cases": 8, "documents": ["a", "b", "c", "d"], "arms": {
+        "finetuned": arm(0.31, 0.31), "rag": arm(0.125, 0.625), "finetuned+continued": arm(0.31, 0.125)}}
+    r = decide.recommend(decide.Situation(knowledge_changes="weekly"), None, injection)
+    changes = next(x for x in r["reasons"] if "Knowledge changes weekly" in x["reason"])
+    assert changes["evidence"] == ("key-fact recall on 8 cases before → after 4 new documents arrived: "
+                                   "RAG 0.12 → 0.62; fine-tuning with continued training 0.31 → 0.12")
+    assert decide.recommend(decide.Situation(knowledge_changes="weekly"), None, {"broken": 1})["reasons"]
+
+
 def test_a_citation_after_the_full_stop_belongs_to_that_sentence():
     passages = ["Practice point: add dapagliflozin 10 mg once daily in CKD."]
     assert support.sentences("Plan: Add dapagliflozin 10 mg once daily. [1]") == ["Add dapagliflozin 10 mg once daily [1]."]
