@@ -16,7 +16,7 @@ $(STAMP): $(REQS)
 prepare: $(STAMP)
 	$(PY) -m rag_vs_ft prepare
 
-run: prepare
+run: prepare llamacpp
 	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
 
 # Debian's chromium for the real-browser test; never a browser download of its own.
@@ -26,9 +26,12 @@ browser:
 test: $(STAMP) browser
 	$(PY) -m pytest
 
-# Optional extra: llama.cpp serves generation about five times faster (compiles ~5 min, once).
+# llama.cpp serves reports several times faster; `make run` tries it once (a ~5 min compile). Without
+# cmake or a C++ compiler it is skipped and transformers serves instead.
 llamacpp: $(STAMP)
-	@$(PY) -c "import llama_cpp" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check -r requirements-llamacpp.txt
+	@$(PY) -c "import llama_cpp" 2>/dev/null || { echo "compiling llama.cpp once (about 5 minutes)..."; \
+	  $(PY) -m pip install -q --disable-pip-version-check -r requirements-llamacpp.txt || \
+	  echo "llama.cpp not installed (needs cmake and a C++ compiler): transformers serves the reports"; }
 
 test-all: $(STAMP) browser llamacpp
 	$(PY) -m pytest -m "slow or not slow"

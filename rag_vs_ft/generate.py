@@ -41,7 +41,7 @@ class Report:
 class Reporter:
     """The base model with its adapters: the closed-book one, the reader, or none (base).
 
-    Served by llama.cpp when the optional extra is installed (five times faster on a CPU), else by
+    Served by llama.cpp when the optional extra is installed (several times faster on a CPU), else by
     transformers + peft; `cfg.backend` forces one."""
 
     def __init__(self, cfg: Config, adapter: str = finetune.DEFAULT, reader: str = finetune.READER):

@@ -1,10 +1,11 @@
 """Generation through llama.cpp (the optional extra `llama-cpp-python`), on the same GGUF file.
 
-transformers decodes this 135M model at ~20 tok/s on 2 cores; llama.cpp runs the shipped Q4_1 GGUF
-about five times faster. The LoRA adapters are trained with peft on the dequantized weights, so the
+transformers + peft decodes this 135M model at ~13 tok/s on 2 cores; llama.cpp runs the shipped Q4_1 GGUF
+with the same adapter at ~90. The LoRA adapters are trained with peft on the dequantized weights, so the
 served model is the same one: each adapter is converted once to a GGUF LoRA file (below) and llama.cpp
-applies it on top of the quantized base. Prompts are tokenized by the same chat template, decoding is
-greedy with the same repetition penalty. Training stays on transformers + peft.
+applies it on top of the quantized base. Prompts are tokenized by the same chat template; decoding is
+greedy with the same repetition penalty (which llama.cpp applies to the last 64 tokens only).
+Training stays on transformers + peft.
 """
 from __future__ import annotations
 

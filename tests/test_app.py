@@ -63,7 +63,7 @@ def test_injection_experiment_runs_and_its_before_after_chart_renders(seeded, cf
     at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
     at = at.switch_page("pages/evaluate.py").run()
     assert not at.exception, at.exception
-    charts = at.get("arrow_vega_lite_chart")
+    charts = at.get("vega_lite_chart")
     assert charts, "the before/after chart is drawn"
     spec = json.loads(charts[0].proto.spec)
-    assert "recall" in json.dumps(spec)
+    assert {"phase", "recall", "method"} <= set(json.dumps(spec).replace("\"", " ").split())
