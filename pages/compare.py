@@ -68,7 +68,8 @@ for col, mode in zip(columns, modes):
             checks = support.check(r.text, [p["passage"] for p in r.passages])
             if checks:
                 st.markdown("**Recommendations checked against the passages**")
-                st.dataframe(pd.DataFrame(checks), hide_index=True, width="stretch")
+                st.dataframe(pd.DataFrame(checks)[["supported", "passage", "score", "sentence"]], hide_index=True,
+                             width="stretch")  # the verdict first: sentences are long
                 st.caption(support.__doc__.split("\n\n")[1].replace("\n", " "))
             st.markdown(f"**Cited** ({len(r.citations)} of {len(r.passages)} retrieved)")
             for n, p in enumerate(r.passages, 1):

@@ -61,6 +61,8 @@ def test_type_a_case_and_see_both_reports_with_a_citation(app_url, tmp_path):
         expect(page.get_by_text("tokens/s").nth(1)).to_be_visible(timeout=480_000)
         expect(page.get_by_text("Plan:").first).to_be_visible()
         expect(page.get_by_text(" · cited").first).to_be_visible(timeout=10_000)
+        expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=10_000)
+        page.wait_for_timeout(2000)  # let the support table's canvas paint before the screenshot
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
         if os.environ.get("RAG_VS_FT_SCREENSHOT"):
             shutil.copy(tmp_path / "compare.png", os.environ["RAG_VS_FT_SCREENSHOT"])
