@@ -1,16 +1,12 @@
 """Decision: the article's factors plus the last evaluation's numbers give a recommendation with reasons."""
-import json
 
 import streamlit as st
 
 import ui
-from rag_vs_ft import decide
+from rag_vs_ft import decide, evaluate
 
 cfg = ui.page_header("RAG, fine-tuning, or both?")
-last = cfg.eval_dir / "last.json"
-result = json.loads(last.read_text()) if last.is_file() else None
-inj = cfg.eval_dir / "injection.json"
-injection = json.loads(inj.read_text()) if inj.is_file() else None
+result, injection = evaluate.load(cfg), evaluate.load(cfg, "injection")
 if result is None:
     st.info("No evaluation yet: the recommendation uses your answers alone. Run one on the Evaluate page "
             "to ground it in measurements.")

@@ -1,5 +1,4 @@
 """Evaluate: every mode over the held-out cases, with 95% intervals and a per-case drill-down."""
-import json
 
 import altair as alt
 import pandas as pd
@@ -31,13 +30,11 @@ st.subheader("Knowledge injection: before and after new research arrives")
 st.caption("Recall on the held-out cases whose answer needs the documents in corpus/incoming/: first with the "
            "corpus as of the training cutoff, then after those documents arrive. RAG gets them by upload; "
            "fine-tuning gets its fair try by continued training on their text (as Ovadia et al. 2023 did).")
-inj_file = cfg.eval_dir / "injection.json"
 if st.button("Run the injection experiment (several minutes)"):
     bar = st.progress(0.0)
     evaluate.save(cfg, evaluate.injection(cfg, progress=lambda d, t, what: bar.progress(d / t, text=what)),
                   "injection")
-if inj_file.is_file():
-    inj = json.loads(inj_file.read_text())
+if inj := evaluate.load(cfg, "injection"):
     df = pd.DataFrame([{"method": arm, "phase": phase, "recall": v[phase]["mean"], "low": v[phase]["ci95"][0],
                         "high": v[phase]["ci95"][1]} for arm, v in inj["arms"].items() for phase in ("before", "after")])
     enc = dict(x=alt.X("phase:N", sort=["before", "after"], title=None), xOffset="method:N")
@@ -46,11 +43,10 @@ if inj_file.is_file():
                     alt.Chart(df).mark_errorbar().encode(**enc, y="low:Q", y2="high:Q"), width="stretch")
     st.caption(f"{inj['cases']} cases ({', '.join(inj['case_ids'])}); documents: {', '.join(inj['documents'])}.")
 
-last = cfg.eval_dir / "last.json"
-if not last.is_file():
-    st.info("No evaluation yet: run one above (about 8 s per report on 2 cores), or `python -m rag_vs_ft eval`.")
+result = evaluate.load(cfg)
+if result is None:
+    st.info("No evaluation yet: run one above (4–15 s per report on 2 cores, depending on the backend), or `python -m rag_vs_ft eval`.")
     st.stop()
-result = json.loads(last.read_text())
 
 rows = [{"mode": m, "metric": k, **v} for m, ms in result["modes"].items() for k, v in ms.items() if v["mean"] is not None]
 summary = pd.DataFrame([{"mode": r["mode"], "metric": r["metric"], "mean": r["mean"], "low": r["ci95"][0],

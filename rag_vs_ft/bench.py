@@ -93,10 +93,10 @@ CASE = ("67-year-old woman with type 2 diabetes and chronic kidney disease, eGFR
         "ratio 380 mg/g, on metformin 1 g twice daily and lisinopril 20 mg daily.")
 
 
-def _decode(pieces: Iterator[str]) -> tuple[float, int]:
+def _decode(pieces: Iterator[str]) -> float:
     """Decode speed of a stream: tokens after the first over the time they took (prompt excluded)."""
     stamps = [time.perf_counter() for _ in pieces]
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0, len(stamps)
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
 
 
 def generation(cfg: Config, tokens: int) -> tuple[dict, float, str]:
@@ -109,37 +109,28 @@ def generation(cfg: Config, tokens: int) -> tuple[dict, float, str]:
     out = {}
     for mode in generate.MODES:
         r = generate.Report(mode, "")
-        tok_s, _ = _decode(reporter.stream(CASE, mode, out=r))
+        tok_s = _decode(reporter.stream(CASE, mode, out=r))
         first = first or time.perf_counter() - t0
         out[mode] = {"tok_s": round(tok_s, 1), "ttft_s": round(r.first_token_s or 0, 3), "tokens": r.tokens}
     return out, round(first, 2), reporter.backend
 
 
 def llamacpp_tok_s(cfg: Config, tokens: int) -> float | None:
-    """llama.cpp itself on the same GGUF and the same closed-book prompt, no adapter, decode tok/s;
+    """llama.cpp on the same GGUF and the same closed-book prompt, no adapter, decode tok/s;
     None unless the optional llama-cpp-python is installed."""
     from . import llamacpp, prompts
     if not llamacpp.available():
         return None
-    import os
-    from llama_cpp import Llama
     from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(models.prepare_generator(cfg))
-    ids = tok.apply_chat_template(prompts.closed_book(CASE), add_generation_prompt=True, tokenize=True,
-                                  return_dict=True)["input_ids"]
-    threads = cfg.threads or os.cpu_count()
-    llm = Llama(model_path=str(models.gguf_path()), n_threads=threads, n_threads_batch=threads, n_ctx=2048,
-                verbose=False)
-    stream = llm.create_completion(list(ids), max_tokens=tokens, temperature=0.0, top_k=1, repeat_penalty=1.1,
-                                   stream=True)
-    return round(_decode(c for c in stream if c["choices"][0]["text"])[0], 1)
+    engine = llamacpp.Engine(cfg, AutoTokenizer.from_pretrained(models.prepare_generator(cfg)))
+    return round(_decode(engine.stream(None, prompts.closed_book(CASE), tokens)), 1)
 
 
 def transformers_tok_s(cfg: Config, tokens: int) -> float:
     """The fine-tuned mode through transformers + peft, decode tok/s, for comparison."""
     from . import generate
     reporter = generate.Reporter(replace(cfg, max_new_tokens=tokens, backend="transformers"))
-    return round(_decode(reporter.stream(CASE, "finetuned"))[0], 1)
+    return round(_decode(reporter.stream(CASE, "finetuned")), 1)
 
 
 def rss_mb() -> float:

@@ -145,21 +145,32 @@ def save(cfg, result: dict, name: str = "last") -> Path:
     return path
 
 
+def load(cfg, name: str = "last") -> dict | None:
+    """A saved result (`last` evaluation or `injection`), or None before the first run."""
+    path = cfg.eval_dir / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _num(x: float) -> str:
     """Two decimals, or three for small non-zero values (memorization is often below 0.01)."""
     return f"{x:.3f}" if 0 < abs(x) < 0.01 else f"{x:.2f}"
 
 
+def _interval(m: dict, shape: str = "{} [{}, {}]") -> str:
+    """A mean and its 95% interval, or a dash where the metric does not apply."""
+    return "–" if m["mean"] is None else shape.format(_num(m["mean"]), *map(_num, m["ci95"]))
+
+
 def table(result: dict) -> str:
     """Plain-text table: one row per mode, mean [95% interval] per metric."""
-    fmt = lambda m: "–" if m["mean"] is None else f"{_num(m['mean'])} [{_num(m['ci95'][0])}, {_num(m['ci95'][1])}]"
+    fmt = _interval
     head = f"{'mode':<10}" + "".join(f"{k:>24}" for k in METRICS)
     rows = [f"{mode:<10}" + "".join(f"{fmt(v[k]):>24}" for k in METRICS) for mode, v in result["modes"].items()]
     return "\n".join([head, *rows, f"{result['cases']} held-out cases"])
 
 
 def markdown(result: dict) -> str:
-    fmt = lambda m: "–" if m["mean"] is None else f"{_num(m['mean'])} ({_num(m['ci95'][0])}–{_num(m['ci95'][1])})"
+    fmt = lambda m: _interval(m, "{} ({}–{})")
     lines = ["# RAG or fine-tuning? Evaluation", "",
              f"{result['cases']} held-out cases; research as of {result.get('as_of') or 'today'}; "
              "mean (95% bootstrap interval).", "",
@@ -202,7 +213,7 @@ def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, ep
 
 
 def injection_table(r: dict) -> str:
-    fmt = lambda m: f"{m['mean']:.2f} [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}]"
+    fmt = _interval
     lines = [f"key-fact recall on {r['cases']} cases that need {', '.join(r['documents'])}",
              f"{'method':<22}{'before':>22}{'after':>22}"]
     lines += [f"{arm:<22}{fmt(v['before']):>22}{fmt(v['after']):>22}" for arm, v in r["arms"].items()]

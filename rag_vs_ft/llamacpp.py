@@ -16,7 +16,7 @@ from typing import Iterator
 
 from . import models
 from .config import Config
-from .llm import Generation
+from .llm import REPETITION_PENALTY, Generation
 
 # peft module name -> llama.cpp tensor name (Llama architecture)
 _NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
@@ -101,7 +101,7 @@ class Engine:
         ids = list(ids[-(self.n_ctx - max_new_tokens):])
         llm.reset()
         for chunk in llm.create_completion(ids, max_tokens=max_new_tokens, temperature=0.0, top_k=1,
-                                           repeat_penalty=1.1, stream=True):
+                                           repeat_penalty=REPETITION_PENALTY, stream=True):
             choice = chunk["choices"][0]
             piece = choice["text"]
             out.tokens += choice["finish_reason"] is None or bool(piece)  # the closing chunk is empty

@@ -31,8 +31,11 @@ def _inputs(tok, messages: list[dict]):
     return ids
 
 
+REPETITION_PENALTY = 1.1  # every backend decodes greedily with this penalty
+
+
 def _settings(tok, max_new_tokens: int) -> dict:
-    return dict(max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=1.1,
+    return dict(max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=REPETITION_PENALTY,
                 pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
 
 
