@@ -74,7 +74,7 @@ for col, mode in zip(columns, modes):
             st.markdown(f"**Cited** ({len(r.citations)} of {len(r.passages)} retrieved)")
             for n, p in enumerate(r.passages, 1):
                 mark = "cited" if any(c["n"] == n for c in r.citations) else "retrieved"
-                with st.expander(f"[{n}] {p['title']} · {p['published']} · {mark}"):
+                with st.expander(ui.escape(f"[{n}] {p['title']} · {p['published'] or 'date unknown'} · {mark}")):
                     st.text(p["passage"])
         if chosen:
             found = cases.facts_found(r.text, chosen["key_facts"])

@@ -14,6 +14,9 @@ with st.form("upload", clear_on_submit=True):
                              type=[ext.lstrip(".") for ext in corpus.SUPPORTED],
                              help=f"PDF, TXT, Markdown, Word or HTML; at most {cfg.max_upload_mb:g} MB each. "
                                   "Re-uploading a file with the same name replaces its old version.")
+    given = st.date_input("Publication date, for files that state none", None,
+                          help="Used only where the document's text and metadata give no date; "
+                               "without one a document shows 'date unknown' and never counts as newest.")
     submitted = st.form_submit_button("Ingest", type="primary")
 if submitted and files:
     st.session_state.pop("docs", None)  # row numbers shift when documents arrive
@@ -23,10 +26,15 @@ if submitted and files:
             bar.progress(done / max(total, 1), text=f"{done}/{total}")
             if done < total:
                 st.text(f"reading {what}")
-        result = index.ingest(cfg, [(f.name, f.getvalue()) for f in files], progress)
+        result = index.ingest(cfg, [(f.name, f.getvalue()) for f in files], progress,
+                              given_date=given.isoformat() if given else None)
         state = "error" if result.errors else "complete"
         status.update(label=f"Added {result.added}, updated {result.updated}, skipped {result.skipped}, "
                             f"deleted {result.deleted} chunks", state=state, expanded=bool(result.errors))
+    undated = [d["id"] for d in result.documents if not d["published"]]
+    if undated:
+        st.warning(f"No publication date found in {', '.join(undated)}: upload again with a date above, "
+                   "or it stays 'date unknown'.")
     if result.errors:
         st.error(f"{len(result.errors)} file(s) were not ingested; the others were.")
         st.dataframe(pd.DataFrame(result.errors), hide_index=True, width="stretch")
@@ -38,12 +46,14 @@ if not docs:
 
 st.subheader(f"{len(docs)} documents")
 table = pd.DataFrame(docs)[["id", "title", "source", "published", "chunks", "ingested_at"]]
+table["published"] = table["published"].replace("", "date unknown")
 picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                       key="docs")
 rows = [r for r in picked.selection.rows if r < len(docs)]
 if rows:
     doc = docs[rows[0]]
-    st.text(f"{doc['title']} — {doc['source']}, published {doc['published']} ({doc['published_from']})")
+    st.text(f"{doc['title']} — {doc['source']}, published {doc['published'] or 'date unknown'} "
+            f"({doc['published_from']})")
     if st.button(f"Delete {doc['id']}", type="secondary"):
         n = index.remove(cfg, doc["id"])
         st.toast(f"Deleted {doc['id']}: {n} chunks")
@@ -56,10 +66,10 @@ else:
     st.caption("Select a document to preview its chunks or delete it.")
 
 st.subheader("Freshness")
-years = pd.DataFrame({"year": [d["published"][:4] for d in docs]}).value_counts().reset_index()
+years = pd.DataFrame({"year": [d["published"][:4] or "unknown" for d in docs]}).value_counts().reset_index()
 a, b = st.columns([1, 3])
-a.metric("Oldest", min(d["published"] for d in docs))
-a.metric("Newest", max(d["published"] for d in docs))
+a.metric("Oldest", min((d["published"] for d in docs if d["published"]), default="–"))
+a.metric("Newest", max((d["published"] for d in docs if d["published"]), default="–"))
 b.altair_chart(alt.Chart(years).mark_bar().encode(x="year:O", y=alt.Y("count:Q", title="documents")),
                width="stretch")
 

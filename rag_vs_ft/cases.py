@@ -53,6 +53,8 @@ def compose(age: int | None = None, sex: str = "", conditions: str = "", labs: s
 
 
 def facts_found(report: str, key_facts: list[dict]) -> dict[str, bool]:
-    """Each expected fact: is any of its synonyms in the report (case-insensitive)?"""
-    text = report.lower()
-    return {f["fact"]: any(s.lower() in text for s in f["any_of"]) for f in key_facts}
+    """Each expected fact: is any of its synonyms in the report, as whole words (case-insensitive)?
+    "ARB" is not found in "carbohydrate"; "SGLT2" is found in "SGLT2 inhibitor", "SGLT2i" and "SGLT2s"."""
+    import re
+    found = lambda s: re.search(rf"(?<![\w-]){re.escape(s)}(?:s|es|i)?(?!\w)", report, re.I) is not None
+    return {f["fact"]: any(found(s) for s in f["any_of"]) for f in key_facts}

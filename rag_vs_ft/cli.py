@@ -170,8 +170,8 @@ def cmd_report(args, cfg) -> int:
     from . import generate
     case = args.case if args.case is not None else _read_case(Path(args.case_file))
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
-    if bad := [m for m in modes if m not in generate.MODES]:
-        raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join(generate.MODES)}")
+    if bad := [m for m in modes if m not in (*generate.MODES, evaluate.ORACLE)]:
+        raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join((*generate.MODES, evaluate.ORACLE))}")
     if args.as_of:
         _check_date(args.as_of)
     reporter = generate.Reporter(cfg, args.adapter)
@@ -226,8 +226,8 @@ def cmd_eval(args, cfg) -> int:
     from pathlib import Path
     from . import evaluate, generate
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
-    if bad := [m for m in modes if m not in generate.MODES]:
-        raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join(generate.MODES)}")
+    if bad := [m for m in modes if m not in (*generate.MODES, evaluate.ORACLE)]:
+        raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join((*generate.MODES, evaluate.ORACLE))}")
     if args.as_of:
         _check_date(args.as_of)
     if args.injection:
@@ -235,11 +235,12 @@ def cmd_eval(args, cfg) -> int:
         evaluate.save(cfg, r, "injection")
         emit(args, r, evaluate.injection_table(r))
         return 0
-    r = evaluate.run(cfg, modes, args.limit, args.as_of, args.adapter, _bar(args, "report"))
+    r = evaluate.run(cfg, modes, args.limit, args.as_of, args.adapter, _bar(args, "report"), which=args.cases)
     evaluate.save(cfg, r)
     if args.markdown:
         Path(args.markdown).write_text(evaluate.markdown(r))
-    summary = {"modes": r["modes"], "cases": r["cases"]}
+    summary = {"modes": r["modes"], "cases": r["cases"], "paired": r["paired"],
+               "recall_by_changed": r["recall_by_changed"]}
     emit(args, summary, evaluate.table(r))
     return 0
 
@@ -247,7 +248,9 @@ def cmd_eval(args, cfg) -> int:
 def _eval_flags(p):
     from . import generate
     p.add_argument("--mode", default=",".join(generate.MODES), help="comma list of modes (default: all)")
-    p.add_argument("--limit", type=int, default=0, help="only the first N held-out cases")
+    p.add_argument("--limit", type=int, default=0, help="only the first N cases")
+    p.add_argument("--cases", choices=["heldout", "dev"], default="heldout",
+                   help="held-out cases (reported) or the development set (for choosing designs)")
     p.add_argument("--as-of", help="research published by this date only (YYYY-MM-DD)")
     p.add_argument("--adapter", default="finetuned", help="which fine-tuned adapter to score")
     p.add_argument("--markdown", metavar="FILE", help="also write a shareable Markdown report")

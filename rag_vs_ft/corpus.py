@@ -30,8 +30,8 @@ class Parsed:
     file_name: str
     title: str
     source: str
-    published: str                 # YYYY-MM-DD
-    published_from: str            # "front matter", "pdf metadata", "document metadata" or "upload date"
+    published: str                 # YYYY-MM-DD, or "" when unknown
+    published_from: str            # front matter, pdf/document metadata, document text, given at upload, unknown
     sha256: str
     parts: list[tuple[str, int | None, str]] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
@@ -205,8 +205,11 @@ def _read_html(text: str, name: str) -> tuple[dict, list]:
     return {"title": title}, _markdown_parts(body)
 
 
-def read(name: str, data: bytes, cfg: Config, today: dt.date | None = None) -> Parsed:
-    """Validate and read one file. Raises UserError with a reason a person can act on."""
+def read(name: str, data: bytes, cfg: Config, today: dt.date | None = None, given_date: str | None = None
+         ) -> Parsed:
+    """Validate and read one file. Raises UserError with a reason a person can act on.
+    The publication date comes from the document (front matter, PDF or Word metadata, its text),
+    else `given_date` (asked for at upload); else it stays unknown ("") and never counts as newest."""
     name = safe_name(name)
     kind = check(name, data, cfg)
     meta: dict = {}
@@ -223,23 +226,75 @@ def read(name: str, data: bytes, cfg: Config, today: dt.date | None = None) -> P
             parts = _markdown_parts(body) if kind == "Markdown" else [("", None, body.strip())]
             if _date(meta.get("published")):
                 meta["published_from"] = "front matter"
-    parts = [(s, p, t.strip()) for s, p, t in parts if t.strip()]
+    parts = [q for s, p, t in parts if t.strip() for q in _labelled(s, p, t.strip())]
     if not parts:
         raise UserError(f"{name}: no text found in the file")
     published = _date(meta.get("published"))
-    title = str(meta.get("title") or "").strip() or _first_heading(parts) or Path(name).stem
+    if not published and (published := date_in_text(" ".join(t for _, _, t in parts[:3])[:3000])):
+        meta["published_from"] = "document text"
+    if not published and given_date:
+        published, meta["published_from"] = given_date, "given at upload"
+    title = str(meta.get("title") or "").strip() or _first_heading(parts) or _first_line(parts) or Path(name).stem
     topics = meta.get("topics") or []
     return Parsed(
         doc_id=doc_id_for(name), file_name=name, title=title[:200],
         source=str(meta.get("source") or "").strip()[:200] or f"uploaded {kind} file",
-        published=published or (today or dt.date.today()).isoformat(),
-        published_from=meta.get("published_from", "upload date") if published else "upload date",
+        published=published or "", published_from=meta.get("published_from", "") if published else "unknown",
         sha256=hashlib.sha256(data).hexdigest(), parts=parts,
         topics=[str(t) for t in topics] if isinstance(topics, list) else [str(topics)])
 
 
 def _first_heading(parts) -> str:
     return parts[0][0].split(" > ")[0] if parts and parts[0][0] else ""
+
+
+def _first_line(parts) -> str:
+    """A plain text's title is its first line when that line reads like one (short, no full stop)."""
+    line = parts[0][2].strip().splitlines()[0].strip() if parts else ""
+    return line if 3 <= len(line) <= 200 and not line.endswith(".") and not _LABEL.match(line) else ""
+
+
+# "CONCLUSIONS: ..." in an abstract, "Practice point: ..." inline in a note: a section of its own
+_LABEL = re.compile(r"(?:^|(?<=[.!?]) )\s*(background|objectives?|aims?|methods?|design|results?|findings|conclusions?|"
+                    r"interpretation|practice point|key points?|bottom line|recommendations?|summary)\s*:\s*",
+                    re.I | re.M)
+
+
+def _labelled(section: str, page, text: str) -> list[tuple[str, int | None, str]]:
+    """Split a part at labelled paragraphs, so each becomes a section named by its label."""
+    marks = list(_LABEL.finditer(text))
+    if not marks:
+        return [(section, page, text)]
+    out = [(section, page, text[: marks[0].start()].strip())]
+    for m, nxt in zip(marks, marks[1:] + [None]):
+        label = m.group(1).strip().capitalize()
+        out.append((f"{section} > {label}" if section else label, page, text[m.end(): nxt.start() if nxt else None].strip()))
+    return [q for q in out if q[2]]
+
+
+_MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+_DATE_WORDS = re.compile(r"(?:published|publication date|epub|online|date|issued|updated)\W{0,3}", re.I)
+
+
+def date_in_text(text: str) -> str | None:
+    """A publication date the text states: ISO (2024-03-05), "5 March 2024", "March 5, 2024",
+    "2024 Mar 5" or "March 2024" (the 1st), preferring one after "Published"/"Epub"/"Date"."""
+    mon = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+    forms = [(r"(\d{4})-(\d{2})-(\d{2})", lambda g: (g[0], g[1], g[2])),
+             (rf"(\d{{1,2}}) {mon},? (\d{{4}})", lambda g: (g[2], _MONTHS.index(g[1].lower()) + 1, g[0])),
+             (rf"{mon} (\d{{1,2}}),? (\d{{4}})", lambda g: (g[2], _MONTHS.index(g[0].lower()) + 1, g[1])),
+             (rf"(\d{{4}}) {mon} (\d{{1,2}})", lambda g: (g[0], _MONTHS.index(g[1].lower()) + 1, g[2])),
+             (rf"{mon} (\d{{4}})", lambda g: (g[1], _MONTHS.index(g[0].lower()) + 1, 1))]
+    found = []
+    for pattern, parts in forms:
+        for m in re.finditer(rf"\b{pattern}\b", text, re.I):
+            try:
+                d = dt.date(*map(int, parts(m.groups())))
+            except ValueError:
+                continue
+            labelled = bool(_DATE_WORDS.search(text[max(0, m.start() - 25): m.start()]))
+            found.append((not labelled, m.start(), d.isoformat()))
+    return min(found)[2] if found else None
 
 
 # ---------------------------------------------------------------- chunks
@@ -254,7 +309,7 @@ def chunk(doc: Parsed, cfg: Config) -> list[Document]:
         for piece in splitter.split_text(text):
             meta = {"doc_id": doc.doc_id, "file_name": doc.file_name, "title": doc.title,
                     "source": doc.source, "published": doc.published,
-                    "published_int": int(doc.published.replace("-", "")),
+                    "published_int": int(doc.published.replace("-", "") or 0),  # 0: date unknown
                     "published_from": doc.published_from, "section": section,
                     "chunk": len(out), "doc_sha256": doc.sha256}
             if page is not None:

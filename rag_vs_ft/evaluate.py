@@ -3,11 +3,19 @@
     python -m rag_vs_ft eval --json            # all held-out cases, every mode
     python -m rag_vs_ft eval --limit 3 --mode finetuned,rag
 
-Metrics per report: key-fact recall (expected facts matched with synonyms), citation precision
-(cited passages that support the sentence citing them), unsupported claims (drug or test names in
-neither the case nor the retrieved passages), memorization (8-gram overlap with training reports),
-ROUGE-L F1 against the reference report, latency. Means carry 95% bootstrap intervals. Reports
-are cached by a hash of everything that determines them, so an unchanged re-run is instant.
+Metrics per report: key-fact recall (expected facts matched with synonyms, on word boundaries),
+citation precision (cited passages that support the sentence citing them), citation faithfulness
+(the cited passage names the drug and dose its sentence recommends), unsupported claims (drug or
+test names in neither the case nor the retrieved passages), invented findings (numbers, drug or
+test names in Subjective/Objective that the case does not state), confident misses (a report that
+cites research yet misses the case's key recommendation: the worst output of a medical demo),
+retrieval recall@k and reciprocal rank of the case's supporting documents, memorization (8-gram
+overlap with training reports), ROUGE-L F1, latency. Means carry 95% bootstrap intervals; modes
+are compared with a paired bootstrap over cases. `rag-oracle` is the RAG reader given the gold
+documents instead of retrieval: the reader's ceiling. Reports are cached by a hash of everything
+that determines them, so an unchanged re-run is instant.
+
+    python -m rag_vs_ft eval --cases dev       # the development set: choose designs here, never on held-out
 """
 from __future__ import annotations
 
@@ -54,6 +62,42 @@ def unsupported_claims(report: str, case: str, passages: list[str]) -> list[str]
     return sorted(n for n in names(report) if n not in known)
 
 
+def citation_faithfulness(report: str, passages: list[str]) -> float | None:
+    """Of the citing sentences that name a drug, the share whose cited passage contains that drug
+    and every dose number the sentence states; None if no such sentence."""
+    checks = []
+    for s in support.sentences(report):
+        cited, drugs = re.findall(r"\[(\d+)\]", s), {d.lower() for d in DRUG.findall(s)}
+        if not cited or not drugs:
+            continue
+        for n in map(int, cited):
+            passage = passages[n - 1].lower() if 1 <= n <= len(passages) else ""
+            checks.append(all(d in passage for d in drugs) and not support.numbers(s) - support.numbers(passage))
+    return sum(checks) / len(checks) if checks else None
+
+
+def invented_findings(report: str, case: str) -> list[str]:
+    """Numbers and drug or test names in the Subjective and Objective lines that the case does not state."""
+    so = " ".join(line for line in report.splitlines() if line.lower().startswith(("subjective", "objective")))
+    known_numbers = support.numbers(case)
+    return sorted({n for n in support.numbers(so) if n not in known_numbers} |
+                  {n for n in names(so) if n not in case.lower()})
+
+
+def confident_miss(report: str, key_facts: list[dict]) -> bool | None:
+    """A report that cites research yet lacks the case's key recommendation (its first key fact);
+    None for reports that cite nothing."""
+    if not re.search(r"\[\d+\]", report):
+        return None
+    return not all(cases.facts_found(report, key_facts[:1]).values())
+
+
+def retrieval(doc_ids: list[str], gold: list[str]) -> dict:
+    """Hit within the top k (any supporting document retrieved) and reciprocal rank of the first."""
+    ranks = [i for i, d in enumerate(doc_ids, 1) if d in gold]
+    return {"recall_at_k": float(bool(ranks)), "mrr": 1 / ranks[0] if ranks else 0.0}
+
+
 def rouge_l(candidate: str, reference: str) -> float:
     """ROUGE-L F1 over lower-cased word tokens (longest common subsequence)."""
     a, b = memorize.tokens(candidate), memorize.tokens(reference)
@@ -72,76 +116,138 @@ def rouge_l(candidate: str, reference: str) -> float:
     return 2 * p * r / (p + r)
 
 
-def score(report: str, seconds: float, case: dict, passages: list[str], training_reports: list[str]) -> dict:
-    return {"key_fact_recall": key_fact_recall(report, case["key_facts"]),
-            "citation_precision": citation_precision(report, passages),
-            "unsupported_claims": len(unsupported_claims(report, case["case"], passages)),
-            "memorization": memorize.overlap(report, training_reports)["share"],
-            "rouge_l": rouge_l(report, case["reference"]) if case.get("reference") else None,
-            "latency_s": seconds}
+def score(report: str, seconds: float, case: dict, passages: list[str], training_reports: list[str],
+          doc_ids: list[str] | None = None) -> dict:
+    miss = confident_miss(report, case["key_facts"])
+    out = {"key_fact_recall": key_fact_recall(report, case["key_facts"]),
+           "citation_precision": citation_precision(report, passages),
+           "citation_faithfulness": citation_faithfulness(report, passages),
+           "unsupported_claims": len(unsupported_claims(report, case["case"], passages)),
+           "invented_findings": len(invented_findings(report, case["case"])),
+           "confident_miss": None if miss is None else float(miss),
+           "memorization": memorize.overlap(report, training_reports)["share"],
+           "rouge_l": rouge_l(report, case["reference"]) if case.get("reference") else None,
+           "latency_s": seconds}
+    if doc_ids is not None:  # open-book modes: how well retrieval found the supporting documents
+        out |= retrieval(doc_ids, case.get("supporting_docs", []))
+    return out
 
 
-def bootstrap(values: list[float], n: int = 1000, seed: int = 0) -> dict:
-    """Mean with a 95% percentile bootstrap interval; None values (not applicable) are left out."""
-    xs = [v for v in values if v is not None]
-    if not xs:
+def bootstrap(values: list[float], n: int = 2000, seed: int = 0) -> dict:
+    """Mean with a 95% percentile bootstrap interval (scipy); None values (not applicable) are left out."""
+    import numpy as np
+    from scipy.stats import bootstrap as scipy_bootstrap
+    xs = np.array([v for v in values if v is not None], dtype=float)
+    if not len(xs):
         return {"mean": None, "ci95": [None, None]}
-    rng = random.Random(seed)
-    means = sorted(sum(rng.choices(xs, k=len(xs))) / len(xs) for _ in range(n))
-    return {"mean": round(sum(xs) / len(xs), 4), "ci95": [round(means[int(0.025 * n)], 4),
-                                                          round(means[int(0.975 * n) - 1], 4)]}
+    if len(xs) == 1 or np.all(xs == xs[0]):
+        return {"mean": round(float(xs.mean()), 4), "ci95": [round(float(xs[0]), 4)] * 2 if len(set(xs)) == 1
+                else [round(float(xs.min()), 4), round(float(xs.max()), 4)]}
+    ci = scipy_bootstrap((xs,), np.mean, n_resamples=n, method="percentile", random_state=seed).confidence_interval
+    return {"mean": round(float(xs.mean()), 4), "ci95": [round(float(ci.low), 4), round(float(ci.high), 4)]}
+
+
+def paired(rows: list[dict], a: str, b: str, metric: str) -> dict:
+    """Mean difference a − b over the cases both modes answered, with a paired 95% bootstrap
+    interval: the cases are resampled, each keeping its two reports together."""
+    by = {(r["case"], r["mode"]): r[metric] for r in rows}
+    diffs = [by[c, a] - by[c, b] for c in {r["case"] for r in rows}
+             if by.get((c, a)) is not None and by.get((c, b)) is not None]
+    out = bootstrap(diffs)
+    return out | {"cases": len(diffs), "excludes_zero": out["mean"] is not None and
+                  (out["ci95"][0] > 0 or out["ci95"][1] < 0)}
 
 
 def cache_key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+ORACLE = "rag-oracle"  # the RAG reader given the case's supporting documents instead of retrieval
+
+
+def _code_hash() -> str:
+    """What the code that writes a report looks like: part of the cache key, so a change re-runs."""
+    here = Path(__file__).parent
+    files = ("generate.py", "clinical.py", "retrieve.py", "prompts.py", "llm.py", "llamacpp.py", "corpus.py")
+    return hashlib.sha256(b"".join((here / f).read_bytes() for f in files)).hexdigest()[:16]
+
+
+def load_cases(cfg, which: str = "heldout") -> list[dict]:
+    """`heldout` (reported) or `dev` (for choosing designs and thresholds)."""
+    if which == "dev":
+        return json.loads((cfg.corpus_dir / "cases" / "dev.json").read_text())["cases"]
+    return cases.load_heldout(cfg)
+
+
 def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter: str = "finetuned",
-        progress=None, reporter=None) -> dict:
+        progress=None, reporter=None, which: str = "heldout") -> dict:
     """Generate (or reuse) every report and score it; returns the JSON the CLI prints."""
-    from . import finetune, generate, index
+    from . import finetune, generate, index, models, retrieve
     reporter = reporter or generate.Reporter(cfg, adapter)
-    heldout = cases.load_heldout(cfg)[: limit or None]
+    heldout = load_cases(cfg, which)[: limit or None]
     training_reports = [c["report"] for c in cases.load_training(cfg)["cases"]]
-    manifests = {m: finetune.read_manifest(finetune.adapter_dir(cfg, reporter.adapter_for(m)))
-                 .get("created") if reporter.adapter_for(m) else None for m in modes}
+    adapter_of = lambda m: reporter.adapter_for("rag" if m == ORACLE else m)
+    weights = {m: models.file_sha256(finetune.adapter_dir(cfg, adapter_of(m)) / "adapter_model.safetensors")
+               if adapter_of(m) else None for m in modes}
     corpus_state = sorted((d["id"], d["sha256"]) for d in index.documents(cfg))
+    settings = (cfg.max_new_tokens, cfg.top_k, cfg.chunk_size, cfg.chunk_overlap, reporter.backend, _code_hash())
     cache = cfg.eval_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     rows, total = [], len(heldout) * len(modes)
     for i, case in enumerate(heldout):
         for mode in modes:
-            key = cache_key(case["case"], mode, manifests[mode], reporter.model_name(mode), as_of,
-                            cfg.max_new_tokens, cfg.top_k, corpus_state if mode in generate.OPEN_BOOK else None)
+            base = "rag" if mode == ORACLE else mode
+            key = cache_key(case["case"], mode, weights[mode], reporter.model_name(base), as_of, settings,
+                            corpus_state if base in generate.OPEN_BOOK else None,
+                            case.get("supporting_docs") if mode == ORACLE else None)
             path = cache / f"{key}.json"
             if path.is_file():
                 r = json.loads(path.read_text())
             else:
-                rep = reporter.report(case["case"], mode, as_of)
+                gold = retrieve.documents(cfg, case["supporting_docs"], case["case"]) if mode == ORACLE else None
+                rep = reporter.report(case["case"], base, as_of, passages=gold)
                 r = {"text": rep.text, "seconds": rep.seconds, "tokens": rep.tokens,
-                     "passages": [p["passage"] for p in rep.passages],
+                     "passages": [p["passage"] for p in rep.passages], "doc_ids": [p["doc_id"] for p in rep.passages],
                      "citations": [c["doc_id"] for c in rep.citations]}
-                path.write_text(json.dumps(r))
+                _write(path, r)
+            open_book = base in generate.OPEN_BOOK and mode != ORACLE
             rows.append({"case": case["id"], "mode": mode, "changed_after_cutoff": case["changed_after_cutoff"],
-                         "needs_incoming": case["needs_incoming"], "report": r["text"],
-                         **score(r["text"], r["seconds"], case, r["passages"], training_reports)})
+                         "needs_incoming": case["needs_incoming"], "report": r["text"], "citations": r["citations"],
+                         **score(r["text"], r["seconds"], case, r["passages"], training_reports,
+                                 r.get("doc_ids") if open_book else None)})
             if progress:
                 progress(len(rows), total, f"{case['id']} {mode}")
-    return summarize(rows, modes) | {"rows": rows, "as_of": as_of}
+    return summarize(rows, modes) | {"rows": rows, "as_of": as_of, "case_set": which}
 
 
-METRICS = ("key_fact_recall", "citation_precision", "unsupported_claims", "memorization", "rouge_l", "latency_s")
+def _write(path: Path, data) -> None:
+    """Atomic: a killed run leaves the old file or none, never half of one."""
+    tmp = path.with_suffix(f".{id(data)}.part")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+METRICS = ("key_fact_recall", "citation_precision", "citation_faithfulness", "unsupported_claims",
+           "invented_findings", "confident_miss", "recall_at_k", "mrr", "memorization", "rouge_l", "latency_s")
+PAIRED = ("key_fact_recall", "unsupported_claims", "invented_findings")
 
 
 def summarize(rows: list[dict], modes: list[str]) -> dict:
-    out = {m: {k: bootstrap([r[k] for r in rows if r["mode"] == m]) for k in METRICS} for m in modes}
-    return {"modes": out, "cases": len({r["case"] for r in rows})}
+    out = {m: {k: bootstrap([r.get(k) for r in rows if r["mode"] == m]) for k in METRICS} for m in modes}
+    changed = {m: {flag: bootstrap([r["key_fact_recall"] for r in rows if r["mode"] == m
+                                    and r["changed_after_cutoff"] == flag]) for flag in (True, False)}
+               for m in modes}
+    pairs = {f"{a} - {b}": {k: paired(rows, a, b, k) for k in PAIRED}
+             for a, b in (("rag", "finetuned"), ("rag", "base"), ("hybrid", "finetuned"), (ORACLE, "rag"))
+             if a in modes and b in modes}
+    return {"modes": out, "cases": len({r["case"] for r in rows}), "paired": pairs,
+            "recall_by_changed": {m: {"changed": v[True], "unchanged": v[False]} for m, v in changed.items()}}
 
 
 def save(cfg, result: dict, name: str = "last") -> Path:
     cfg.eval_dir.mkdir(parents=True, exist_ok=True)
     path = cfg.eval_dir / f"{name}.json"
-    path.write_text(json.dumps(result, indent=1))
+    _write(path, result)
     return path
 
 
@@ -166,16 +272,21 @@ def table(result: dict) -> str:
     fmt = _interval
     head = f"{'mode':<10}" + "".join(f"{k:>24}" for k in METRICS)
     rows = [f"{mode:<10}" + "".join(f"{fmt(v[k]):>24}" for k in METRICS) for mode, v in result["modes"].items()]
-    return "\n".join([head, *rows, f"{result['cases']} held-out cases"])
+    pairs = [f"{pair:<22}" + "".join(f"  {k} {fmt(v[k])}" for k in PAIRED) for pair, v in result.get("paired", {}).items()]
+    return "\n".join([head, *rows, f"{result['cases']} {result.get('case_set', 'held-out')} cases", *pairs])
 
 
 def markdown(result: dict) -> str:
     fmt = lambda m: _interval(m, "{} ({}–{})")
     lines = ["# RAG or fine-tuning? Evaluation", "",
-             f"{result['cases']} held-out cases; research as of {result.get('as_of') or 'today'}; "
+             f"{result['cases']} {result.get('case_set', 'heldout')} cases; research as of {result.get('as_of') or 'today'}; "
              "mean (95% bootstrap interval).", "",
              "| mode | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     lines += [f"| {mode} | " + " | ".join(fmt(v[k]) for k in METRICS) + " |" for mode, v in result["modes"].items()]
+    if result.get("paired"):
+        lines += ["", "Paired differences (bootstrap over cases):", "", "| pair | " + " | ".join(PAIRED) + " |",
+                  "|---" * (len(PAIRED) + 1) + "|"]
+        lines += [f"| {pair} | " + " | ".join(fmt(v[k]) for k in PAIRED) + " |" for pair, v in result["paired"].items()]
     return "\n".join(lines) + "\n\nA demonstration, not medical advice.\n"
 
 

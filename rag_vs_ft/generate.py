@@ -11,13 +11,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from . import finetune, index, llm, models, prompts
+from . import clinical, finetune, index, llm, models, prompts, retrieve
 from .config import Config
 from .errors import UserError
 
 MODES = ("finetuned", "rag", "base", "hybrid")
 ADAPTER_MODES = {"finetuned", "hybrid"}
 OPEN_BOOK = {"rag", "hybrid"}
+ASSESSMENT_TOKENS = 60  # the one line the reader writes in a RAG report
 
 
 @dataclass
@@ -94,23 +95,13 @@ class Reporter:
         return f"SmolLM2-135M-Instruct ({self.backend})" + (f" + LoRA '{name}'" if name else "")
 
     def passages(self, case: str, as_of: str | None) -> list[dict]:
-        """The top documents for the case, each shown by its practice point (or conclusion) where it
-        has one, else by its best-matching chunk: a small model reads a recommendation best."""
-        vs = index.vector_store(self.cfg)
-        out = []
-        for doc, score in index.retrieve(self.cfg, case, as_of=as_of, one_per_document=True, vs=vs):
-            meta, text = doc.metadata, doc.page_content
-            summary = index.summary_chunk(vs, meta["doc_id"])
-            if summary:
-                meta, text = summary
-            out.append({"doc_id": meta["doc_id"], "title": meta["title"], "source": meta["source"],
-                        "published": meta["published"], "section": meta.get("section", ""),
-                        "passage": text, "text": text, "score": round(score, 4)})
-        return out
+        """The top documents for the case, each shown by its recommendation (`retrieve.passages`)."""
+        return retrieve.passages(self.cfg, case, as_of)
 
-    def stream(self, case: str, mode: str, as_of: str | None = None, out: Report | None = None
-               ) -> Iterator[str]:
-        """Yield the report as it is written; `out` holds text, citations and timings at the end."""
+    def stream(self, case: str, mode: str, as_of: str | None = None, out: Report | None = None,
+               passages: list[dict] | None = None) -> Iterator[str]:
+        """Yield the report as it is written; `out` holds text, citations and timings at the end.
+        `passages` replaces retrieval (the evaluation's oracle arm reads the gold documents)."""
         if mode not in MODES:
             raise UserError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         if not case.strip():
@@ -119,31 +110,66 @@ class Reporter:
         out.mode, out.model = mode, self.model_name(mode)
         t0 = time.perf_counter()
         if mode in OPEN_BOOK:
-            out.passages = self.passages(case, as_of)
+            out.passages = passages if passages is not None else self.passages(case, as_of)
             messages = prompts.open_book(case, out.passages)
         else:
             messages = prompts.closed_book(case)
         if mode in ADAPTER_MODES:
             out.cutoff = self.manifest.get("data_cutoff")
         gen = llm.Generation()
-        if self.remote(mode):
-            yield from llm.stream_remote(self.cfg.openai_base_url, self.cfg.openai_model, messages,
-                                         self.cfg.max_new_tokens, gen, self.cfg.openai_api_key)
-        elif self.model is None:
-            name = self.adapter_for(mode)
-            yield from self.engine.stream(self._path(name) if name else None, messages,
-                                          self.cfg.max_new_tokens, gen)
+        text = ""
+        if mode == "rag" and not self.remote(mode):
+            pieces = self._grounded(case, out.passages, messages, gen)
         else:
-            with _adapter(self.model, self.adapter_for(mode)):
-                yield from llm.stream(self.model, self.tok, messages, self.cfg.max_new_tokens, gen)
-        out.text = gen.text.strip()
-        out.tokens, out.first_token_s = gen.tokens, gen.first_token_s
+            pieces = self._engine(mode, messages, self.cfg.max_new_tokens, gen)
+        for piece in pieces:
+            if not text:
+                out.first_token_s = time.perf_counter() - t0
+            text += piece
+            yield piece
+        out.text = text.strip()
+        out.tokens = gen.tokens
         out.seconds = time.perf_counter() - t0
         out.citations = cited(out.text, out.passages)
 
-    def report(self, case: str, mode: str, as_of: str | None = None) -> Report:
+    def _engine(self, mode: str, messages: list[dict], max_new_tokens: int, gen: llm.Generation,
+                prefix: str = "", stop: str | None = None) -> Iterator[str]:
+        """The model itself, with the mode's adapter, through whichever backend serves."""
+        if self.remote(mode):
+            yield from llm.stream_remote(self.cfg.openai_base_url, self.cfg.openai_model, messages,
+                                         max_new_tokens, gen, self.cfg.openai_api_key)
+        elif self.model is None:
+            name = self.adapter_for(mode)
+            yield from self.engine.stream(self._path(name) if name else None, messages, max_new_tokens, gen,
+                                          prefix, stop)
+        else:
+            with _adapter(self.model, self.adapter_for(mode)):
+                yield from llm.stream(self.model, self.tok, messages, max_new_tokens, gen, prefix, stop)
+
+    def _grounded(self, case: str, passages: list[dict], messages: list[dict], gen: llm.Generation
+                  ) -> Iterator[str]:
+        """The RAG report, built so that it cannot mis-cite or invent findings: Subjective and
+        Objective restate the case; the reader writes only the Assessment, kept as far as every
+        number and code in it comes from the case (else the case's problems); the Plan copies the
+        chosen passage's recommendation word for word with its [n] (`retrieve.choose`), then lists
+        the case's own medicines. When no passage applies to the patient, the Plan says so."""
+        subjective, objective = clinical.restate(case)
+        head = f"Subjective: {subjective}\nObjective: {objective}\nAssessment:"
+        yield head
+        said = "".join(self._engine("rag", messages, ASSESSMENT_TOKENS, gen, head, "\n"))
+        yield " " + clinical.grounded_assessment(said, case)
+        n = retrieve.choose(passages)
+        plan = (f"{passages[n]['passage']} [{n + 1}]" if n is not None else
+                "None of the retrieved research applies to this patient's stated problems, so this report "
+                "recommends no new treatment from it.")
+        meds = clinical.medicines(case)
+        yield "\nPlan: " + " ".join(plan.split()) + (f"\nCurrent medicines (from the case), to review: {meds}."
+                                                      if meds else "")
+
+    def report(self, case: str, mode: str, as_of: str | None = None, passages: list[dict] | None = None
+               ) -> Report:
         out = Report(mode, self.model_name(mode))
-        for _ in self.stream(case, mode, as_of, out):
+        for _ in self.stream(case, mode, as_of, out, passages):
             pass
         return out
 

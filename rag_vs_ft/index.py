@@ -123,7 +123,7 @@ def _save(cfg: Config, cat: dict) -> None:
 
 
 def documents(cfg: Config) -> list[dict]:
-    """Committed documents, newest publication first."""
+    """Committed documents, newest publication first; those of unknown date ("") last."""
     docs = [d for d in catalog(cfg)["documents"].values() if not d.get("pending")]
     return sorted(docs, key=lambda d: (d["published"], d["id"]), reverse=True)
 
@@ -146,8 +146,11 @@ def _index(chunks, rm, vs, cleanup="incremental"):
     return index(chunks, rm, vs, cleanup=cleanup, source_id_key="doc_id", key_encoder="sha256")
 
 
-def _ingest_one(cfg, cat, rm, vs, name: str, data: bytes, result: IngestResult, today=None) -> None:
-    parsed = corpus.read(name, data, cfg, today=today)
+def _ingest_one(cfg, cat, rm, vs, name: str, data: bytes, result: IngestResult, given_date=None) -> None:
+    old = cat["documents"].get(corpus.doc_id_for(name))
+    if not given_date and old and old.get("published_from") == "given at upload":
+        given_date = old["published"]  # a date the user gave once is kept when the file is re-read
+    parsed = corpus.read(name, data, cfg, given_date=given_date)
     twin = next((d for d in cat["documents"].values()
                  if d["sha256"] == parsed.sha256 and d["id"] != parsed.doc_id), None)
     if twin:  # the same bytes under another name would index the same text twice
@@ -155,7 +158,6 @@ def _ingest_one(cfg, cat, rm, vs, name: str, data: bytes, result: IngestResult, 
                         f"{twin['id']}); not ingested twice")
     chunks = corpus.chunk(parsed, cfg)
     original = _keep_original(cfg, parsed.file_name, data, parsed.sha256)
-    old = cat["documents"].get(parsed.doc_id)
     entry = {**parsed.summary, "file_name": parsed.file_name, "published_from": parsed.published_from,
              "sha256": parsed.sha256, "original": original.name, "topics": parsed.topics,
              "chunks": len(chunks), "ingested_at": old["ingested_at"] if old else None}
@@ -200,8 +202,9 @@ def iter_files(paths: Iterable[str | Path]) -> Iterable[tuple[str, Path]]:
 
 
 def ingest(cfg: Config, items: Iterable[tuple[str, bytes | Path]], progress: Progress | None = None,
-           today: dt.date | None = None) -> IngestResult:
-    """Ingest (name, bytes-or-path) items. Bad files go to `errors`; good ones are still ingested."""
+           given_date: str | None = None) -> IngestResult:
+    """Ingest (name, bytes-or-path) items. Bad files go to `errors`; good ones are still ingested.
+    `given_date` (YYYY-MM-DD) dates the files whose text and metadata state no publication date."""
     items = list(items)
     result, seen = IngestResult(), {}
     with write_lock(cfg):
@@ -221,7 +224,7 @@ def ingest(cfg: Config, items: Iterable[tuple[str, bytes | Path]], progress: Pro
                         raise UserError(f"{corpus.safe_name(name)}: same document as {seen[key]} in this "
                                         "upload; ingested once")
                     seen[key] = corpus.safe_name(name)
-                _ingest_one(cfg, cat, rm, vs, name, data, result, today)
+                _ingest_one(cfg, cat, rm, vs, name, data, result, given_date)
             except UserError as e:
                 result.errors.append({"file": _display(name), "error": str(e)})
         if progress:
@@ -324,13 +327,20 @@ def _groups(rm) -> set[str]:
 
 # ---------------------------------------------------------------- reads
 
+def as_of_filter(as_of: str | None) -> dict | None:
+    """Chroma filter for the knowledge timeline: published by `as_of`; undated documents (0) never."""
+    if not as_of:
+        return None
+    return {"$and": [{"published_int": {"$lte": int(as_of.replace("-", ""))}}, {"published_int": {"$gt": 0}}]}
+
+
 def retrieve(cfg: Config, query: str, k: int | None = None, as_of: str | None = None, vs=None,
              one_per_document: bool = False):
     """Top-k chunks by cosine similarity, optionally only from documents published by `as_of`.
     With `one_per_document`, the best chunk of each of the top-k documents (varied evidence)."""
     vs = vs or vector_store(cfg)
     k = k or cfg.top_k
-    where = {"published_int": {"$lte": int(as_of.replace("-", ""))}} if as_of else None
+    where = as_of_filter(as_of)
     hits = vs.similarity_search_with_score(query, k=k * 5 if one_per_document else k, filter=where)
     out, seen = [], set()
     for doc, distance in hits:

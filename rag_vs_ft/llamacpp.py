@@ -16,7 +16,7 @@ from typing import Iterator
 
 from . import models
 from .config import Config
-from .llm import REPETITION_PENALTY, Generation
+from .llm import REPETITION_PENALTY, Generation, prompt_ids
 
 # peft module name -> llama.cpp tensor name (Llama architecture)
 _NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
@@ -91,17 +91,17 @@ class Engine:
         return self._models[key]
 
     def stream(self, adapter_dir: Path | None, messages: list[dict], max_new_tokens: int,
-               out: Generation | None = None) -> Iterator[str]:
-        """Greedy decoding of the chat-templated prompt, yielding text pieces as they come."""
+               out: Generation | None = None, prefix: str = "", stop: str | None = None) -> Iterator[str]:
+        """Greedy decoding of the chat-templated prompt (and `prefix`, the answer's given start),
+        yielding text pieces as they come, up to `stop` if given."""
         out = out if out is not None else Generation()
         out._start = time.perf_counter()
         llm = self._model(adapter_dir)
-        ids = self.tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                           return_dict=True)["input_ids"]
-        ids = list(ids[-(self.n_ctx - max_new_tokens):])
+        ids = prompt_ids(self.tok, messages, prefix)[-(self.n_ctx - max_new_tokens):]
         llm.reset()
         for chunk in llm.create_completion(ids, max_tokens=max_new_tokens, temperature=0.0, top_k=1,
-                                           repeat_penalty=REPETITION_PENALTY, stream=True):
+                                           repeat_penalty=REPETITION_PENALTY, stream=True,
+                                           stop=[stop] if stop else None):
             choice = chunk["choices"][0]
             piece = choice["text"]
             out.tokens += choice["finish_reason"] is None or bool(piece)  # the closing chunk is empty

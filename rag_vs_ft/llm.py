@@ -25,10 +25,17 @@ class Generation:
         return self.tokens / self.seconds if self.seconds else 0.0
 
 
-def _inputs(tok, messages: list[dict]):
-    ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                  return_dict=True)
-    return ids
+def prompt_ids(tok, messages: list[dict], prefix: str = "") -> list[int]:
+    """The chat-templated prompt, plus the start of the answer when the caller writes it (`prefix`)."""
+    ids = list(tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                       return_dict=True)["input_ids"])
+    return ids + (tok(prefix, add_special_tokens=False)["input_ids"] if prefix else [])
+
+
+def _inputs(tok, messages: list[dict], prefix: str = ""):
+    import torch
+    ids = torch.tensor([prompt_ids(tok, messages, prefix)])
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
 REPETITION_PENALTY = 1.1  # every backend decodes greedily with this penalty
@@ -39,24 +46,30 @@ def _settings(tok, max_new_tokens: int) -> dict:
                 pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
 
 
-def stream(model, tok, messages: list[dict], max_new_tokens: int, out: Generation | None = None
-           ) -> Iterator[str]:
-    """Yield text pieces as they are generated; `out` collects text, tokens and timings."""
+def stream(model, tok, messages: list[dict], max_new_tokens: int, out: Generation | None = None,
+           prefix: str = "", stop: str | None = None) -> Iterator[str]:
+    """Yield text pieces as they are generated; `out` collects text, tokens and timings. With
+    `prefix` the answer starts with that text (not yielded); with `stop` it ends at that string."""
     import torch
     from transformers import TextIteratorStreamer
     out = out if out is not None else Generation()
     out._start = time.perf_counter()
-    inputs = _inputs(tok, messages)
+    inputs = _inputs(tok, messages, prefix)
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
     result: dict = {}
 
     def run():
         with torch.inference_mode():
-            result["ids"] = model.generate(**inputs, **_settings(tok, max_new_tokens), streamer=streamer)
+            extra = {"stop_strings": [stop], "tokenizer": tok} if stop else {}
+            result["ids"] = model.generate(**inputs, **_settings(tok, max_new_tokens), **extra, streamer=streamer)
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     for piece in streamer:
+        if stop and stop in piece:  # the stop string ends the text; it is not part of it
+            piece = piece[: piece.index(stop)]
+            if not piece:
+                continue
         if out.first_token_s is None:
             out.first_token_s = time.perf_counter() - out._start
         out.text += piece

@@ -16,8 +16,8 @@ PASSAGE_CHARS = 480  # a practice point fits; keeps the prompt short enough for 
 
 def passages_block(passages: list[dict]) -> str:
     clip = lambda t: t if len(t) <= PASSAGE_CHARS else t[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
-    return "\n".join(f"[{i}] {p['title']} ({p['published'][:4]}): {clip(p['text'])}" for i, p in
-                     enumerate(passages, 1))
+    return "\n".join(f"[{i}] {p['title']} ({p['published'][:4] or 'date unknown'}): {clip(p['text'])}"
+                     for i, p in enumerate(passages, 1))
 
 
 def open_book(case: str, passages: list[dict]) -> list[dict]:

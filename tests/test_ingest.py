@@ -141,7 +141,7 @@ def chunks(cfg, doc_id):
 
 
 def ingest(cfg, *items, **kw):
-    return index.ingest(cfg, list(items), today=TODAY, **kw)
+    return index.ingest(cfg, list(items), **kw)
 
 
 def cli(*args, timeout=180, env=None):
@@ -178,14 +178,20 @@ def test_markdown_front_matter_and_chunk_metadata(cfg):
     assert_consistent(cfg, 3)
 
 
-def test_txt_uses_file_name_and_upload_date(cfg):
+def test_txt_without_title_or_date_is_named_by_file_and_dated_unknown_or_as_given(cfg):
     r = ingest(cfg, ("Lancet note.txt", b"Aspirin for primary prevention: small benefit, more bleeding.\n"))
     assert r.errors == [] and r.added == 1
     assert r.documents == [{"id": "lancet-note", "title": "Lancet note", "source": "uploaded text file",
-                            "published": "2024-06-01", "chunks": 1}]
+                            "published": "", "chunks": 1}]
     [c] = chunks(cfg, "lancet-note")
-    assert c["published_from"] == "upload date" and c["chunk"] == 0 and c["section"] == ""
+    assert c["published_from"] == "unknown" and c["published_int"] == 0 and c["section"] == ""
     assert c["text"] == "Aspirin for primary prevention: small benefit, more bleeding."
+    assert index.retrieve(cfg, "aspirin", as_of="2030-01-01") == []  # never placed in the past
+    r = ingest(cfg, ("Lancet note.txt", b"Aspirin for primary prevention: small benefit, more bleeding.\n"),
+               given_date=TODAY.isoformat())
+    assert r.documents[0]["published"] == "2024-06-01"
+    [c] = chunks(cfg, "lancet-note")
+    assert c["published_from"] == "given at upload"
 
 
 def test_pdf_pages_title_and_date_from_metadata(cfg):
@@ -277,7 +283,7 @@ def test_ingest_folder(cfg, tmp_path):
     (folder / "three.html").write_bytes(SCRIPT_HTML)
     (folder / "README.md").write_text("# Not research\nThe folder's own readme.\n")
     (folder / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
-    r = index.ingest(cfg, index.iter_files([folder]), today=TODAY)
+    r = index.ingest(cfg, index.iter_files([folder]))
     assert r.errors == []
     assert sorted((d["id"], d["chunks"]) for d in r.documents) == [("one", 2), ("three", 2), ("two", 1)]
     assert r.added == 5
@@ -469,7 +475,7 @@ def test_cli_ingest_json_contract(tmp_path, cfg):
     out = json.loads(r.stdout)
     assert list(out) == ["added", "updated", "skipped", "deleted", "documents", "errors"]
     assert (out["added"], out["updated"], out["skipped"], out["deleted"]) == (3, 0, 0, 0)
-    today = dt.date.today().isoformat()
+    today = ""  # beta.txt states no date
     assert out["documents"] == [
         {"id": "alpha", "title": "Alpha", "source": "BMJ", "published": "2021-04-04", "chunks": 2},
         {"id": "beta", "title": "beta", "source": "uploaded text file", "published": today, "chunks": 1}]

@@ -12,6 +12,7 @@ def test_key_fact_recall_counts_synonyms():
     assert evaluate.key_fact_recall("Plan: add Empagliflozin 10 mg; continue losartan.", FACTS) == pytest.approx(2 / 3)
     assert evaluate.key_fact_recall("Plan: metformin.", FACTS) == 0
     assert evaluate.key_fact_recall("SGLT2i, lisinopril and finerenone", FACTS) == 1
+    assert evaluate.key_fact_recall("Low-carbohydrate diet; SGLT2 inhibitors.", FACTS) == pytest.approx(1 / 3)  # no ARB
 
 
 def test_citation_precision():

@@ -55,6 +55,7 @@ def test_rag_names_and_cites_a_drug_no_model_can_know(reporter):
     closed = reporter.report(CASE, "finetuned")
     assert "kelvorastat" in rag.text.lower(), rag.text
     assert "korval-hf" in [c["doc_id"] for c in rag.citations], rag.text
+    _cited_passages_name_their_drugs(rag)
     assert "kelvorastat" not in closed.text.lower()
     assert closed.citations == [] and closed.cutoff == "2018-12-31"
     assert rag.tokens > 0 and rag.seconds > 0 and rag.model.endswith("'reader'")
@@ -97,21 +98,80 @@ def test_report_cli_rejects_bad_input():
     assert run.returncode == 2 and "--as-of" in run.stderr
 
 
-def test_eval_runs_end_to_end_and_caches(reporter):
-    import time
-    from rag_vs_ft import evaluate
+def test_eval_runs_end_to_end_and_caches(reporter, monkeypatch):
+    from rag_vs_ft import cases, evaluate
     cfg = reporter.cfg
-    r = evaluate.run(cfg, ["finetuned", "rag"], limit=3, reporter=reporter)
-    assert r["cases"] == 3 and len(r["rows"]) == 6
-    for mode in ("finetuned", "rag"):
-        recall = r["modes"][mode]["key_fact_recall"]
-        assert 0 <= recall["ci95"][0] <= recall["mean"] <= recall["ci95"][1] <= 1
-        assert r["modes"][mode]["latency_s"]["mean"] > 0
+    r = evaluate.run(cfg, ["finetuned", "rag", "rag-oracle"], limit=3, reporter=reporter)
+    assert r["cases"] == 3 and len(r["rows"]) == 9
+    facts = {c["id"]: c["key_facts"] for c in cases.load_heldout(cfg)}
+    for row in r["rows"]:
+        assert row["key_fact_recall"] == evaluate.key_fact_recall(row["report"], facts[row["case"]])
+    rag = [row for row in r["rows"] if row["mode"] == "rag"]
+    assert r["modes"]["rag"]["key_fact_recall"]["mean"] == round(sum(x["key_fact_recall"] for x in rag) / 3, 4)
     assert r["modes"]["finetuned"]["citation_precision"]["mean"] is None, "closed book cites nothing"
-    t = time.perf_counter()
-    again = evaluate.run(cfg, ["finetuned", "rag"], limit=3, reporter=reporter)
-    assert time.perf_counter() - t < 5, "an unchanged re-run comes from the cache"
+    assert r["modes"]["finetuned"]["recall_at_k"]["mean"] is None, "closed book retrieves nothing"
+    assert r["modes"]["rag-oracle"]["recall_at_k"]["mean"] is None, "the oracle is handed its documents"
+    assert r["paired"]["rag - finetuned"]["key_fact_recall"]["cases"] == 3
+    oracle = [row for row in r["rows"] if row["mode"] == "rag-oracle"]
+    gold = {c["id"]: set(c["supporting_docs"]) for c in cases.load_heldout(cfg)}
+    assert all(set(row["citations"]) <= gold[row["case"]] for row in oracle), "the oracle cites only gold documents"
+    monkeypatch.setattr(reporter, "report", lambda *a, **k: pytest.fail("a cached report was generated again"))
+    again = evaluate.run(cfg, ["finetuned", "rag", "rag-oracle"], limit=3, reporter=reporter)
     assert again["modes"] == r["modes"]
+
+
+AF_CASE = ("64-year-old man with atrial fibrillation, CHA2DS2-VASc 3, hypertension for 10 years and type 2 "
+           "diabetes; no anticoagulant. BP 152/94 mmHg, HbA1c 7.1%. Takes amlodipine 10 mg daily and "
+           "metformin 1000 mg twice daily.")
+
+
+def _cited_passages_name_their_drugs(r) -> None:
+    """Every sentence that cites [n] and names a drug: passage n names that drug and its doses."""
+    from rag_vs_ft import evaluate, support
+    sentences = [s for s in support.sentences(r.text) if "[" in s and evaluate.DRUG.search(s)]
+    assert sentences, r.text
+    assert evaluate.citation_faithfulness(r.text, [p["passage"] for p in r.passages]) == 1.0, r.text
+
+
+def test_af_case_with_hypertension_gets_af_evidence_and_an_anticoagulant(reporter):
+    r = reporter.report(AF_CASE, "rag")
+    af_docs = {"acc-aha-af-2023", "aha-acc-hrs-af-2019", "cabana-2019", "east-afnet4-2020"}
+    assert r.passages[0]["doc_id"] in af_docs, [p["doc_id"] for p in r.passages]
+    plan = r.text.split("Plan:", 1)[1]
+    assert any(d in plan.lower() for d in ("apixaban", "doac", "rivaroxaban", "edoxaban")), r.text
+    assert [c["doc_id"] for c in r.citations][:1] and r.citations[0]["doc_id"] in af_docs, r.text
+    _cited_passages_name_their_drugs(r)
+    assert evaluate_invented(r.text, AF_CASE) == [], "Subjective/Objective restate the case"
+
+
+def evaluate_invented(text, case):
+    from rag_vs_ft import evaluate
+    return evaluate.invented_findings(text, case)
+
+
+ABSTRACT = b"""Zelvotide for Chronic Cough in Idiopathic Pulmonary Fibrosis: The ZEPHYR Randomized Clinical Trial
+Respiratory Medicine Reports. Published online March 14, 2026.
+
+BACKGROUND: Chronic cough affects most patients with idiopathic pulmonary fibrosis (IPF) and has no approved treatment.
+METHODS: In this double-blind trial, 612 adults with IPF and chronic cough were randomized to zelvotide 45 mg twice daily or placebo for 24 weeks.
+RESULTS: Zelvotide reduced 24-hour cough frequency by 41% versus placebo; taste disturbance occurred in 9%.
+CONCLUSIONS: In adults with idiopathic pulmonary fibrosis and chronic cough, zelvotide 45 mg twice daily reduced cough frequency and improved cough-related quality of life.
+"""
+
+
+def test_a_plain_text_abstract_is_titled_dated_and_its_conclusion_copied_and_cited(reporter):
+    r = index.ingest(reporter.cfg, [("zephyr_abstract.txt", ABSTRACT)])
+    assert r.errors == [] and r.documents[0]["published"] == "2026-03-14"
+    assert r.documents[0]["title"].startswith("Zelvotide for Chronic Cough in Idiopathic Pulmonary Fibrosis")
+    case = ("71-year-old man with idiopathic pulmonary fibrosis and a chronic dry cough for 8 months that "
+            "disturbs his sleep. SpO2 94% on air. Takes pirfenidone 801 mg three times daily.")
+    rep = reporter.report(case, "rag")
+    conclusion = ("In adults with idiopathic pulmonary fibrosis and chronic cough, zelvotide 45 mg twice daily "
+                  "reduced cough frequency and improved cough-related quality of life.")
+    assert conclusion in rep.text, rep.text
+    assert [c["doc_id"] for c in rep.citations] == ["zephyr-abstract"], rep.text
+    _cited_passages_name_their_drugs(rep)
+    assert all(p["doc_id"] != "zephyr-abstract" for p in reporter.passages(case, as_of="2025-12-31"))
 
 
 def test_an_openai_compatible_server_can_write_the_rag_column(reporter):

@@ -1,0 +1,185 @@
+"""The read side of the research index: find the documents that apply to a case.
+
+1. Candidates from two retrievers, for the whole case and for each problem it states (so an AF case
+   that also mentions hypertension still asks about AF): dense (MiniLM in Chroma) and lexical (BM25,
+   `bm25s`, over the same chunks; Chroma's local client has no lexical search).
+2. Weighted reciprocal rank fusion per document; the problem the case states first weighs most.
+3. A rerank by applicability: does the document's recommendation address a population this patient
+   belongs to (`clinical.applicability`)? Documents that do not apply sink below those that do.
+
+Each document is shown by its recommendation (practice point, conclusion, ...), the text a small
+model reads best and the one the report copies.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+from . import clinical, index
+from .config import Config
+
+RRF_K = 60            # reciprocal rank fusion constant (Cormack et al.; LangChain's default)
+DENSE_CHUNKS = 40     # chunks each dense query fetches before they are grouped by document
+LEXICAL_CHUNKS = 100  # chunks each BM25 query fetches
+PRIMARY_WEIGHT = 1.0  # weight of the whole-case query and of the problem stated first
+OTHER_WEIGHT = 0.5    # weight of each further problem's query
+POOL = 8              # fused documents whose applicability is checked
+APPLIES = 0.99        # applicability needed for a recommendation to be copied into a report
+
+SUMMARY_SECTIONS = ("practice point", "key point", "bottom line", "recommendation", "conclusion",
+                    "interpretation", "summary")
+_CUE = re.compile(r"\b(?:should|recommend\w*|add|start|offer|consider|reduc\w+|improv\w+|lower\w*|in adults|"
+                  r"in patients|we conclude|conclusion)\b", re.I)
+
+
+@dataclass
+class _Lexical:
+    """Every chunk of the store in memory with its BM25 index, rebuilt when the store changes."""
+    key: tuple
+    texts: list[str]
+    metas: list[dict]
+    bm25: object
+
+    def by_doc(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for i, m in enumerate(self.metas):
+            out.setdefault(m["doc_id"], []).append(i)
+        return out
+
+
+_cache: dict[str, _Lexical] = {}
+_lock = threading.Lock()
+
+
+def _tokenize(texts: list[str]):
+    import bm25s
+    return bm25s.tokenize(texts, stopwords="en", show_progress=False)
+
+
+def lexical(cfg: Config, vs) -> _Lexical:
+    """The BM25 side, cached per store; the catalog stamp and the chunk count say when to rebuild."""
+    import bm25s
+    where = f"{cfg.chroma_host}:{cfg.chroma_port}" if cfg.chroma_host else str(cfg.chroma_dir)
+    key = (index._stamp(cfg), vs._collection.count())
+    with _lock:
+        hit = _cache.get(where)
+        if hit and hit.key == key:
+            return hit
+        got = vs.get(include=["documents", "metadatas"])
+        texts, metas = got["documents"], got["metadatas"]
+        bm25 = bm25s.BM25()
+        if texts:
+            bm25.index(_tokenize([f"{m.get('title', '')}\n{t}" for t, m in zip(texts, metas)]), show_progress=False)
+        _cache[where] = hit = _Lexical(key, texts, metas, bm25)
+        return hit
+
+
+def queries(case: str) -> list[tuple[str, float]]:
+    """(query, weight): the whole case, then one query per stated problem, the first weighing most."""
+    out = [(case, PRIMARY_WEIGHT)]
+    for i, cond in enumerate(clinical.problems(case)):
+        out.append((clinical.PHRASES[cond], PRIMARY_WEIGHT if i == 0 else OTHER_WEIGHT))
+    return out
+
+
+def _visible(meta: dict, as_of: str | None) -> bool:
+    """Inside the knowledge timeline: published by `as_of`; an undated document is never placed in the past."""
+    return as_of is None or 0 < meta.get("published_int", 0) <= int(as_of.replace("-", ""))
+
+
+def fused(cfg: Config, case: str, as_of: str | None = None, vs=None) -> list[tuple[str, float]]:
+    """(doc_id, fused score) for every document either retriever found, best first."""
+    import numpy as np
+    from . import models
+    vs = vs or index.vector_store(cfg)
+    lex = lexical(cfg, vs)
+    if not lex.texts:
+        return []
+    qs = queries(case)
+    scores: dict[str, float] = {}
+
+    def add(ranked_docs: list[str], weight: float) -> None:
+        for rank, doc in enumerate(dict.fromkeys(ranked_docs)):
+            scores[doc] = scores.get(doc, 0.0) + weight / (RRF_K + rank + 1)
+
+    vectors = models.load_embedder(cfg).embed_documents([q for q, _ in qs])
+    dense = vs._collection.query(query_embeddings=vectors, n_results=min(DENSE_CHUNKS, len(lex.texts)),
+                                 where=index.as_of_filter(as_of), include=["metadatas"])
+    mask = np.array([_visible(m, as_of) for m in lex.metas], dtype=np.float32)
+    n = min(LEXICAL_CHUNKS, int(mask.sum()))
+    if n:
+        hits, _ = lex.bm25.retrieve(_tokenize([q for q, _ in qs]), k=n, show_progress=False,
+                                    weight_mask=mask, n_threads=1)
+    for i, (_, weight) in enumerate(qs):
+        add([m["doc_id"] for m in dense["metadatas"][i]], weight)
+        if n:
+            add([lex.metas[j]["doc_id"] for j in hits[i] if mask[j]], weight)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def recommendation(chunks: list[tuple[str, dict]]) -> tuple[str, dict]:
+    """(text, metadata) of what a document recommends or concludes: its practice point, key point,
+    bottom line, recommendation or conclusion section (headed or labelled inline), else the chunk
+    that sounds most like a recommendation, the later one on a tie (conclusions come last)."""
+    ordered = sorted(chunks, key=lambda c: c[1].get("chunk", 0))
+    for wanted in SUMMARY_SECTIONS:
+        picked = [c for c in ordered if c[1].get("section", "").lower().startswith(wanted)]
+        if picked:
+            text, meta = picked[0]
+            head = meta["section"]
+            body = text[len(head):].lstrip(" :\n") if text.lower().startswith(head.lower()) else text
+            return body.strip(), meta
+    text, meta = max(reversed(ordered), key=lambda c: len(_CUE.findall(c[0])))
+    return text.strip(), meta
+
+
+def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = None, vs=None) -> list[dict]:
+    """The top-k documents for a case, each as its recommendation, with how well it applies.
+
+    Fused retrieval proposes; applicability disposes: among the best `POOL` documents, those whose
+    recommendation fits the patient come first (the problem stated first before the others), then
+    fused rank decides."""
+    vs = vs or index.vector_store(cfg)
+    k = k or cfg.top_k
+    lex = lexical(cfg, vs)
+    docs = lex.by_doc()
+    pool = []
+    for rank, (doc_id, score) in enumerate(fused(cfg, case, as_of, vs)[:POOL]):
+        pool.append(_passage(doc_id, [(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, score, rank))
+    pool.sort(key=lambda p: (p["applicability"] < APPLIES, not p["primary"], p["_rank"]))
+    return [{k: v for k, v in p.items() if k != "_rank"} for p in pool[:k]]
+
+
+def _passage(doc_id: str, chunks: list[tuple[str, dict]], case: str, score: float, rank) -> dict:
+    """A document as the report sees it: its recommendation, and how well that fits the patient."""
+    text, meta = recommendation(chunks)
+    primary = (clinical.problems(case) or [None])[0]
+    return {"doc_id": doc_id, "title": meta["title"], "source": meta["source"], "published": meta["published"],
+            "section": meta.get("section", ""), "passage": text, "text": text, "score": round(score, 5),
+            "applicability": round(clinical.applicability(text, case), 2),
+            "primary": bool(primary) and primary in clinical.needs(text), "_rank": rank}
+
+
+def documents(cfg: Config, doc_ids: list[str], case: str, vs=None) -> list[dict]:
+    """The named documents as passages, in the given order (the evaluation's oracle arm)."""
+    vs = vs or index.vector_store(cfg)
+    lex = lexical(cfg, vs)
+    docs = lex.by_doc()
+    out = []
+    for doc_id in doc_ids:
+        if doc_id in docs:
+            out.append(_passage(doc_id, [(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, 0.0, 0))
+    return [{k: v for k, v in p.items() if k != "_rank"} for p in out]
+
+
+def choose(passages: list[dict]) -> int | None:
+    """Index of the passage whose recommendation the report copies: the best-ranked one that applies
+    to the problem at hand, else the best-ranked that applies at all; None if none applies.
+    (Chosen on the development set: "newest wins" picked narrower, newer trials, BOREAS or CAPE COD,
+    for patients outside their populations, 16 of 22 right against 18 of 22 by rank.)"""
+    fits = [i for i, p in enumerate(passages) if p.get("applicability", 0) >= APPLIES]
+    if not fits:
+        return None
+    primary = [i for i in fits if passages[i].get("primary")] or fits
+    return primary[0]

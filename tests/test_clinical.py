@@ -1,0 +1,77 @@
+"""Reading cases and recommendations (rules a person can check), and retrieval that finds what applies."""
+import pytest
+
+from rag_vs_ft import clinical, retrieve
+
+CREDENCE = ("In adults with type 2 diabetes and albuminuric CKD (eGFR 30 or more, UACR above 300 mg/g) already "
+            "on a maximally tolerated ACE inhibitor or ARB, add canagliflozin 100 mg once daily to lower the risk "
+            "of kidney failure, cardiovascular events and heart failure hospitalization.")
+EMPEROR_PRESERVED = ("In symptomatic heart failure with LVEF above 40% (HFmrEF or HFpEF) and raised natriuretic "
+                     "peptides, with or without diabetes, add empagliflozin 10 mg once daily to diuretics and usual "
+                     "care to reduce heart failure hospitalization.")
+SOUL = ("In adults with type 2 diabetes and established atherosclerotic cardiovascular disease and/or CKD, oral "
+        "semaglutide titrated to 14 mg once daily is an evidence-based tablet option to reduce MACE.")
+HFPEF_NO_DM = ("79-year-old man with HFpEF, LVEF 58%, BMI 33, no diabetes; NT-proBNP 980 pg/mL, eGFR 65. "
+               "Takes furosemide 40 mg daily.")
+
+
+def test_problems_come_in_order_with_the_presenting_one_first_and_negations_left_out():
+    assert clinical.problems(HFPEF_NO_DM) == ["hfpef", "obesity"]
+    assert clinical.negated(HFPEF_NO_DM) == {"t2d"}
+    assert clinical.problems("A 67-year-old man with type 2 diabetes and hypertension has AFib found on an ECG.")[0] == "af"
+    assert clinical.problems("72-year-old with T2DM and CKD G3a is admitted to the ward with community-acquired "
+                             "pneumonia.")[0] == "cap"
+    assert clinical.problems("Woman with heart failure, EF 30%.") == ["hfref"]
+    assert "ckd" in clinical.problems("Man with T2DM; eGFR 47, UACR 610 mg/g.")
+
+
+def test_applicability_rules_out_the_wrong_population():
+    assert clinical.applicability(CREDENCE, HFPEF_NO_DM) == 0.0, "needs diabetes; the case says no diabetes"
+    assert clinical.applicability(EMPEROR_PRESERVED, HFPEF_NO_DM) == 1.0, "'with or without diabetes' is no requirement"
+    assert clinical.applicability(EMPEROR_PRESERVED, "Man with HFrEF, LVEF 30%.") == 0.0, "the other EF class"
+    assert clinical.needs_groups(SOUL) == [{"t2d"}, {"ascvd", "ckd"}]
+    assert clinical.applicability(SOUL, "Woman with type 2 diabetes and a myocardial infarction in 2021.") == 1.0
+    assert clinical.applicability(SOUL, "Woman with type 2 diabetes.") == 0.5
+    assert clinical.needs("Offer catheter ablation to patients with symptomatic AF to reduce stroke.") == {"af"}
+
+
+def test_subjective_and_objective_restate_only_the_case():
+    s, o = clinical.restate(HFPEF_NO_DM)
+    assert s == "79-year-old man with HFpEF, LVEF 58%, BMI 33, no diabetes; Takes furosemide 40 mg daily."
+    assert o == "NT-proBNP 980 pg/mL, eGFR 65."
+    assert clinical.medicines(HFPEF_NO_DM) == "furosemide 40 mg daily"
+
+
+def test_the_models_assessment_stops_before_a_number_the_case_never_stated():
+    assert clinical.grounded_assessment("HFpEF with obesity, NYHA II, LDL 9.1 mmol/L, eGFR 65.", HFPEF_NO_DM) == \
+        "HFpEF with obesity, NYHA II."
+    assert clinical.grounded_assessment("T2DM G3a A2 B1", HFPEF_NO_DM) == \
+        "Heart failure with preserved or mildly reduced ejection fraction, with obesity."
+
+
+def test_hybrid_retrieval_finds_af_evidence_for_an_af_case_that_also_has_hypertension(seeded, cfg):
+    case = ("64-year-old man with atrial fibrillation, CHA2DS2-VASc 3, hypertension for 10 years and type 2 "
+            "diabetes; no anticoagulant. BP 152/94 mmHg. Takes amlodipine 10 mg daily.")
+    fused = [d for d, _ in retrieve.fused(cfg, case)]
+    assert fused.index("acc-aha-af-2023") < 5, fused[:8]
+    passages = retrieve.passages(cfg, case)
+    assert passages[0]["doc_id"] in {"acc-aha-af-2023", "aha-acc-hrs-af-2019"} and passages[0]["primary"]
+    chosen = passages[retrieve.choose(passages)]
+    assert "apixaban" in chosen["passage"] and chosen["applicability"] == 1.0
+    hfpef = retrieve.passages(cfg, HFPEF_NO_DM)
+    assert all(p["doc_id"] != "credence-2019" for p in hfpef[:1]) and hfpef[retrieve.choose(hfpef)]["primary"]
+
+
+def test_nothing_is_copied_when_no_retrieved_recommendation_applies(seeded, cfg):
+    passages = retrieve.passages(cfg, "35-year-old woman with a sprained ankle after a fall; no other problems.")
+    assert retrieve.choose(passages) is None, [(p["doc_id"], p["applicability"]) for p in passages]
+
+
+def test_bm25_index_follows_the_store(seeded, cfg):
+    from rag_vs_ft import index
+    vs = index.vector_store(cfg)
+    before = retrieve.lexical(cfg, vs)
+    index.ingest(cfg, [("zz.md", b"# Zebrafish note\n\n## Practice point\nIn zebrafish keepers, add zorbicillin 5 mg.")])
+    after = retrieve.lexical(cfg, index.vector_store(cfg))
+    assert len(after.texts) == len(before.texts) + 1
+    assert retrieve.fused(cfg, "zebrafish zorbicillin")[0][0] == "zz"
