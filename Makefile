@@ -23,7 +23,9 @@ run: prepare llamacpp
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: $(STAMP) browser
+# Tests run the path users run: llama.cpp too (pip keeps the wheel it builds, so only a new machine
+# compiles it, about 5 minutes).
+test: $(STAMP) browser llamacpp
 	$(PY) -m pytest
 
 # llama.cpp serves reports several times faster; `make run` tries it once (a ~5 min compile). Without

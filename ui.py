@@ -20,9 +20,10 @@ def _reporter(data_dir: str) -> generate.Reporter:
     return generate.Reporter(settings())
 
 
-def reporter(data_dir: str, adapter: str) -> generate.Reporter:
-    """One model per process; adapters load next to each other and switch per request."""
-    return _reporter(data_dir).use(adapter)
+def reporter(data_dir: str) -> generate.Reporter:
+    """One model per process, shared by every visitor: each request names its own adapter
+    (`stream(..., adapter=...)`) and generation is serialized, so no visitor changes another's report."""
+    return _reporter(data_dir)
 
 
 def _prepare(cfg: config.Config) -> None:

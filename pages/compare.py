@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from rag_vs_ft import cases, finetune, generate, support
+from rag_vs_ft import cases, finetune, generate, retrieve, support
+from rag_vs_ft.errors import UserError
 
 cfg = ui.page_header("Fine-tuned or RAG? Reports side by side")
 heldout = cases.load_heldout(cfg)
@@ -47,23 +48,31 @@ if not st.button("Write reports", type="primary", disabled=not case.strip()):
     st.caption("Same base model and greedy decoding in every column: the difference is the method.")
     st.stop()
 
-reporter = ui.reporter(str(cfg.data_dir), adapter)
+reporter = ui.reporter(str(cfg.data_dir))
 LABELS = {"finetuned": "Fine-tuned (closed book)", "rag": "RAG (open book)", "base": "Base model",
           "hybrid": "Fine-tuned + RAG"}
 columns = st.columns(len(modes))
 for col, mode in zip(columns, modes):  # headers first, so every column is visible while others write
     with col:
         st.subheader(LABELS[mode])
-        st.caption(f"Written by {reporter.model_name(mode)}")
+        st.caption(ui.escape(f"Written by {reporter.model_name(mode, adapter)}"))
         if mode in generate.ADAPTER_MODES:
             st.info(f"Knows only what its training reports said: practice as of {cutoff}.", icon="🧊")
         if mode in generate.OPEN_BOOK:
             st.info(f"Reads the research corpus{' as of ' + as_of if as_of else ''}.", icon="📖")
 for col, mode in zip(columns, modes):
     with col:
-        r = generate.Report(mode, reporter.model_name(mode))
-        st.write_stream(ui.escape(piece) for piece in reporter.stream(case, mode, as_of, r))
-        st.caption(f"{r.seconds:.1f} s · {r.tokens} tokens · {r.tokens / max(r.seconds, 1e-9):.1f} tokens/s")
+        r = generate.Report(mode, reporter.model_name(mode, adapter))
+        try:
+            st.write_stream(ui.escape(piece) for piece in reporter.stream(case, mode, as_of, r, adapter=adapter))
+        except UserError as e:  # this column failed (a stalled model, an unreachable endpoint); the others go on
+            st.error(ui.escape(str(e)))
+            continue
+        if mode == "rag" and not reporter.remote(mode):
+            st.caption(f"{r.seconds:.1f} s · Subjective and Objective restate the case; the model wrote the "
+                       f"Assessment ({r.tokens} tokens); the Plan copies the chosen passage word for word.")
+        else:
+            st.caption(f"{r.seconds:.1f} s · {r.tokens} tokens · {r.tokens / max(r.seconds, 1e-9):.1f} tokens/s")
         if r.passages:
             checks = support.check(r.text, [p["passage"] for p in r.passages])
             if checks:
@@ -74,6 +83,8 @@ for col, mode in zip(columns, modes):
             st.markdown(f"**Cited** ({len(r.citations)} of {len(r.passages)} retrieved)")
             for n, p in enumerate(r.passages, 1):
                 mark = "cited" if any(c["n"] == n for c in r.citations) else "retrieved"
+                if "applicability" in p:
+                    mark += " · fits the patient" if p["applicability"] >= retrieve.APPLIES else " · population does not match"
                 with st.expander(ui.escape(f"[{n}] {p['title']} · {p['published'] or 'date unknown'} · {mark}")):
                     st.text(p["passage"])
         if chosen:

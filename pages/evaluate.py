@@ -21,8 +21,8 @@ with st.form("eval"):
     go = st.form_submit_button("Run evaluation", type="primary")
 if go and modes:
     bar = st.progress(0.0)
-    reporter = ui.reporter(str(cfg.data_dir), "finetuned")
-    result = evaluate.run(cfg, modes, limit, reporter=reporter,
+    reporter = ui.reporter(str(cfg.data_dir))
+    result = evaluate.run(cfg, modes, limit, reporter=reporter, adapter="finetuned",
                           progress=lambda d, t, what: bar.progress(d / t, text=f"{d}/{t} reports · {what}"))
     evaluate.save(cfg, result)
 
@@ -59,6 +59,15 @@ base = alt.Chart(part).encode(y=alt.Y("mode:N", title=None))
 st.altair_chart(base.mark_bar().encode(x=alt.X("mean:Q", title=metric.replace("_", " "))) +
                 base.mark_errorbar().encode(x="low:Q", x2="high:Q"), width="stretch")
 
+if result.get("paired"):
+    st.subheader("Paired differences (the same cases, both modes)")
+    st.dataframe(pd.DataFrame([{"pair": pair, "metric": k, "mean difference": v["mean"], "low": v["ci95"][0],
+                                "high": v["ci95"][1], "cases": v["cases"], "interval excludes 0": v["excludes_zero"]}
+                               for pair, ms in result["paired"].items() for k, v in ms.items()]),
+                 hide_index=True, width="stretch")
+    st.caption("A paired bootstrap resamples cases, keeping each case's two reports together: it sees a "
+               "difference that is consistent across cases even when the two modes' own intervals overlap.")
+
 st.subheader("Changed after the training cutoff vs not")
 per = pd.DataFrame(result["rows"])
 split = per.groupby(["mode", "changed_after_cutoff"])["key_fact_recall"].mean().reset_index()
@@ -69,7 +78,7 @@ st.altair_chart(alt.Chart(split).mark_bar().encode(x=alt.X("key_fact_recall:Q", 
 st.subheader("Drill down")
 ids = list(dict.fromkeys(per["case"]))
 pick = st.selectbox("Case", ids)
-case = next(c for c in heldout if c["id"] == pick)
+case = next(c for c in evaluate.load_cases(cfg, result.get("case_set", "heldout")) if c["id"] == pick)
 st.text(case["case"])
 cols = st.columns(len(result["modes"]))
 for col, mode in zip(cols, result["modes"]):

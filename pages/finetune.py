@@ -89,7 +89,7 @@ st.caption("Share of the report's 8-word sequences found verbatim in a training 
 heldout = cases.load_heldout(cfg)
 case = st.selectbox("Held-out case", [c["case"] for c in heldout])
 if st.button("Write a report with this adapter"):
-    r = ui.reporter(str(cfg.data_dir), chosen["name"]).report(case, "finetuned")
+    r = ui.reporter(str(cfg.data_dir)).report(case, "finetuned", adapter=chosen["name"])
     reports = [c["report"] for c in data["cases"]]
     o = memorize.overlap(r.text, reports)
     st.metric("Copied 8-grams", f"{o['share']:.0%}")

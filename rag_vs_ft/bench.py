@@ -79,6 +79,64 @@ def retrieval_ms(cfg: Config, repeats: int = 60) -> dict:
     return {"p50": round(statistics.median(times), 1), "p95": round(times[int(0.95 * len(times)) - 1], 1)}
 
 
+def hybrid_ms(cfg: Config, repeats: int = 60) -> dict:
+    """What a report waits for: fused dense + BM25 retrieval per stated problem and the applicability
+    rerank (`retrieve.passages`), p50 and p95 in milliseconds; the BM25 index is built once first."""
+    from . import retrieve
+    vs = index.vector_store(cfg)
+    t = time.perf_counter()
+    retrieve.lexical(cfg, vs)
+    build = time.perf_counter() - t
+    for q in QUERIES:
+        retrieve.passages(cfg, q, vs=vs)
+    times = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        retrieve.passages(cfg, CASES[i % len(CASES)] + f" {i}", vs=vs)
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return {"p50": round(statistics.median(times), 1), "p95": round(times[int(0.95 * len(times)) - 1], 1),
+            "bm25_build_s": round(build, 2)}
+
+
+CASES = ["64-year-old man with atrial fibrillation, CHA2DS2-VASc 3, hypertension and type 2 diabetes; no "
+         "anticoagulant. BP 150/90. Takes amlodipine 10 mg daily.",
+         "79-year-old man with HFpEF, LVEF 58%, BMI 33, no diabetes; NT-proBNP 980 pg/mL. Takes furosemide 40 mg.",
+         "58-year-old woman with COPD, two exacerbations last year on umeclidinium/vilanterol; eosinophils 350."]
+
+
+def lexical_choice(cfg: Config, repeats: int = 60) -> dict:
+    """BM25 query p50/p95 (ms) over every chunk in the store: bm25s, and rank_bm25 (what
+    langchain_community's BM25Retriever wraps) when it is installed."""
+    import numpy as np
+    from . import retrieve
+    lex = retrieve.lexical(cfg, index.vector_store(cfg))
+    queries = [CASES[i % len(CASES)] for i in range(repeats)]
+    out = {"chunks": len(lex.texts)}
+
+    def timed(fn):
+        times = []
+        for q in queries:
+            t = time.perf_counter()
+            fn(q)
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        return {"p50": round(statistics.median(times), 1), "p95": round(times[int(0.95 * len(times)) - 1], 1)}
+
+    out["bm25s"] = timed(lambda q: lex.bm25.retrieve(retrieve._tokenize([q]), k=100, show_progress=False,
+                                                      n_threads=1))
+    try:
+        from rank_bm25 import BM25Okapi
+    except ImportError:
+        out["rank_bm25"] = None
+        return out
+    t = time.perf_counter()
+    okapi = BM25Okapi([text.lower().split() for text in lex.texts])  # BM25Retriever's default preprocessing
+    out["rank_bm25_build_s"] = round(time.perf_counter() - t, 2)
+    out["rank_bm25"] = timed(lambda q: np.argsort(-okapi.get_scores(q.lower().split()))[:100])
+    return out
+
+
 def embed_chunks_s(n: int = 256) -> float:
     rng = random.Random(1)
     texts = [_text(rng, 75) for _ in range(n)]  # ~500 characters each
@@ -110,8 +168,11 @@ def generation(cfg: Config, tokens: int) -> tuple[dict, float, str]:
     for mode in generate.MODES:
         r = generate.Report(mode, "")
         tok_s = _decode(reporter.stream(CASE, mode, out=r))
+        if mode == "rag":  # the grounded report: the model writes only its Assessment, in one piece
+            tok_s = 0.0
         first = first or time.perf_counter() - t0
-        out[mode] = {"tok_s": round(tok_s, 1), "ttft_s": round(r.first_token_s or 0, 3), "tokens": r.tokens}
+        out[mode] = {"tok_s": round(tok_s, 1), "ttft_s": round(r.first_token_s or 0, 3), "tokens": r.tokens,
+                     "seconds": round(r.seconds, 2)}
     return out, round(first, 2), reporter.backend
 
 
@@ -175,6 +236,7 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
     sizes = [1000, 5000] if quick else [1000, 10000, 50000]
     out = {"backend": None, "generation_tok_s": {}, "ttft_s": {}, "transformers_tok_s": None,
            "llamacpp_tok_s": None, "embed_chunks_s": None, "ingest_chunks_s": None, "retrieval_ms": {},
+           "hybrid_retrieval_ms": {}, "lexical_ms": None, "report_s": {},
            "finetune_s_per_step": None, "first_report_s": None, "rss_mb": None}
     tokens = 64 if quick else cfg.max_new_tokens
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,6 +248,7 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
         gen, out["model_load_to_report_s"], out["backend"] = generation(bcfg, tokens)
         out["generation_tok_s"] = {m: g["tok_s"] for m, g in gen.items()}
         out["ttft_s"] = {m: g["ttft_s"] for m, g in gen.items()}
+        out["report_s"] = {m: g["seconds"] for m, g in gen.items()}
         progress("llama.cpp on the same GGUF, no adapter (if installed)…")
         out["llamacpp_tok_s"] = llamacpp_tok_s(bcfg, tokens)
         progress("embedding throughput…")
@@ -201,6 +264,9 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
             progress(f"retrieval at {size} chunks…")
             fill(bcfg, size)
             out["retrieval_ms"][str(size)] = retrieval_ms(bcfg, 30 if quick else 100)
+            out["hybrid_retrieval_ms"][str(size)] = hybrid_ms(bcfg, 30 if quick else 100)
+        progress("BM25: bm25s against rank_bm25 (if installed) at the largest size…")
+        out["lexical_ms"] = lexical_choice(bcfg, 20 if quick else 60)
         progress("fine-tuning steps, in a fresh process…")
         out.update(finetune_figures(bcfg))
     return out
@@ -210,8 +276,11 @@ def table(r: dict) -> str:
     ratio = (f" ({r['generation_tok_s']['finetuned'] / r['llamacpp_tok_s']:.2f}× llama.cpp's {r['llamacpp_tok_s']}"
              " on the bare model)" if r["llamacpp_tok_s"] else " (llama.cpp not installed)")
     lines = ["| figure | value |", "|---|---|"]
-    lines += [f"| generation, {mode} ({r['backend']}) | {v} tok/s, first token after {r['ttft_s'][mode]} s"
-              f"{ratio if mode == 'finetuned' else ''} |" for mode, v in r["generation_tok_s"].items()]
+    lines += [f"| generation, {mode} ({r['backend']}) | "
+              + (f"{v} tok/s, first token after {r['ttft_s'][mode]} s" if mode != "rag" else
+                 f"first text after {r['ttft_s'][mode]} s (the case restated), report done after "
+                 f"{r['report_s'][mode]} s (the model writes the Assessment only)")
+              + f"{ratio if mode == 'finetuned' else ''} |" for mode, v in r["generation_tok_s"].items()]
     if r.get("transformers_tok_s"):
         lines += [f"| generation, finetuned (transformers + peft, bf16) | {r['transformers_tok_s']} tok/s |"]
     lines += [f"| fresh process to a finished fine-tuned report | {r['first_report_s']} s |",
@@ -219,6 +288,13 @@ def table(r: dict) -> str:
               f"| ingest, read → chunk → embed → index | {r['ingest_chunks_s']} chunks/s |"]
     lines += [f"| retrieval at {int(k):,} chunks, query embedding included | p50 {v['p50']} ms, p95 {v['p95']} ms |"
               for k, v in r["retrieval_ms"].items()]
+    lines += [f"| hybrid retrieval + applicability rerank at {int(k):,} chunks | p50 {v['p50']} ms, p95 {v['p95']} ms "
+              f"(BM25 index built once in {v['bm25_build_s']} s) |" for k, v in r["hybrid_retrieval_ms"].items()]
+    if lex := r.get("lexical_ms"):
+        other = (f"rank_bm25 p50 {lex['rank_bm25']['p50']} ms, p95 {lex['rank_bm25']['p95']} ms "
+                 f"(built in {lex['rank_bm25_build_s']} s)" if lex.get("rank_bm25") else "rank_bm25 not installed")
+        lines += [f"| BM25 query alone at {lex['chunks']:,} chunks | bm25s p50 {lex['bm25s']['p50']} ms, "
+                  f"p95 {lex['bm25s']['p95']} ms; {other} |"]
     lines += [f"| LoRA fine-tuning (batch 4, max length 384) | {r['finetune_s_per_step']} s/step, "
               f"{r['finetune_s_per_epoch']} s/epoch ({r['finetune_steps_per_epoch']} steps), "
               f"peak RSS {r['finetune_peak_rss_mb']} MB |",

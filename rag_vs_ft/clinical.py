@@ -248,3 +248,4 @@ def grounded_assessment(text: str, case: str) -> str:
         return "as described in the case."
     first, rest = NAMES[found[0]], [NAMES[c] for c in found[1:]]
     return (first[0].upper() + first[1:] + (f", with {', '.join(rest)}" if rest else "") + ".")
+

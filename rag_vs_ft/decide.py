@@ -53,16 +53,21 @@ def recommend(s: Situation, result: dict | None = None, injection: dict | None =
         reasons.append({"favours": side, "points": points, "reason": text, "evidence": evidence})
 
     recall_rag, recall_ft = _metric(result, "rag", "key_fact_recall"), _metric(result, "finetuned", "key_fact_recall")
+    diff = ((result or {}).get("paired") or {}).get("rag - finetuned", {}).get("key_fact_recall")
     evidence = (f"key-fact recall on held-out cases: RAG {_fmt(recall_rag)} vs fine-tuned {_fmt(recall_ft)}"
                 if recall_rag and recall_ft else None)
+    if evidence and diff and diff["mean"] is not None:
+        evidence += f"; paired difference over {diff['cases']} cases {diff['mean']:+.2f} (95% CI " \
+                    f"{diff['ci95'][0]:+.2f} to {diff['ci95'][1]:+.2f})"
     if s.needs_current_knowledge:
         why("RAG", 3, "Answers depend on knowledge the model does not have or that is newer than its training data; "
             "retrieval brings it in without retraining.", evidence)
-    if recall_rag and recall_ft and recall_rag["ci95"][0] > recall_ft["ci95"][1]:
-        why("RAG", 2, "In this lab's measurement RAG found more of the expected facts, and the intervals do not overlap.",
-            evidence)
-    elif recall_rag and recall_ft and recall_ft["ci95"][0] > recall_rag["ci95"][1]:
-        why("fine-tuning", 2, "In this lab's measurement the fine-tuned model found more of the expected facts.", evidence)
+    if diff and diff.get("excludes_zero") and diff["mean"] > 0:
+        why("RAG", 2, "In this lab's measurement RAG found more of the expected facts on the same cases, and the "
+            "paired interval excludes no difference.", evidence)
+    elif diff and diff.get("excludes_zero") and diff["mean"] < 0:
+        why("fine-tuning", 2, "In this lab's measurement the fine-tuned model found more of the expected facts on "
+            "the same cases.", evidence)
     if s.style_matters_most:
         why("fine-tuning", 3, "The goal is a consistent format or style, which fine-tuning teaches well from examples.")
     if s.labelled_examples < 500:

@@ -186,7 +186,7 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
     reporter = reporter or generate.Reporter(cfg, adapter)
     heldout = load_cases(cfg, which)[: limit or None]
     training_reports = [c["report"] for c in cases.load_training(cfg)["cases"]]
-    adapter_of = lambda m: reporter.adapter_for("rag" if m == ORACLE else m)
+    adapter_of = lambda m: reporter.adapter_for("rag" if m == ORACLE else m, adapter)
     weights = {m: models.file_sha256(finetune.adapter_dir(cfg, adapter_of(m)) / "adapter_model.safetensors")
                if adapter_of(m) else None for m in modes}
     corpus_state = sorted((d["id"], d["sha256"]) for d in index.documents(cfg))
@@ -197,7 +197,7 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
     for i, case in enumerate(heldout):
         for mode in modes:
             base = "rag" if mode == ORACLE else mode
-            key = cache_key(case["case"], mode, weights[mode], reporter.model_name(base), as_of, settings,
+            key = cache_key(case["case"], mode, weights[mode], reporter.model_name(base, adapter), as_of, settings,
                             corpus_state if base in generate.OPEN_BOOK else None,
                             case.get("supporting_docs") if mode == ORACLE else None)
             path = cache / f"{key}.json"
@@ -205,7 +205,7 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
                 r = json.loads(path.read_text())
             else:
                 gold = retrieve.documents(cfg, case["supporting_docs"], case["case"]) if mode == ORACLE else None
-                rep = reporter.report(case["case"], base, as_of, passages=gold)
+                rep = reporter.report(case["case"], base, as_of, passages=gold, adapter=adapter)
                 r = {"text": rep.text, "seconds": rep.seconds, "tokens": rep.tokens,
                      "passages": [p["passage"] for p in rep.passages], "doc_ids": [p["doc_id"] for p in rep.passages],
                      "citations": [c["doc_id"] for c in rep.citations]}

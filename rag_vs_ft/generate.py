@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -18,7 +19,7 @@ from .errors import UserError
 MODES = ("finetuned", "rag", "base", "hybrid")
 ADAPTER_MODES = {"finetuned", "hybrid"}
 OPEN_BOOK = {"rag", "hybrid"}
-ASSESSMENT_TOKENS = 60  # the one line the reader writes in a RAG report
+ASSESSMENT_TOKENS = 48  # the one line the reader writes in a RAG report (training reports' run 20-40)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Reporter:
     def __init__(self, cfg: Config, adapter: str = finetune.DEFAULT, reader: str = finetune.READER):
         from . import llamacpp
         self.cfg, self.reader = cfg, reader
+        self._lock = threading.Lock()  # one generation at a time: the model's adapters are shared state
         index.seed(cfg)  # first use from the CLI: the app seeds with a progress bar before this
         if cfg.backend not in ("auto", "llamacpp", "transformers"):
             raise UserError(f"RAG_VS_FT_BACKEND must be auto, llamacpp or transformers, not {cfg.backend!r}")
@@ -72,26 +74,36 @@ class Reporter:
             raise UserError(f"no adapter named {adapter!r} (train one with `finetune`)")
         return path
 
-    def use(self, adapter: str) -> "Reporter":
-        """Make `adapter` the closed-book adapter, loading it next to the others if needed."""
+    def _load(self, adapter: str) -> dict:
+        """Load `adapter` next to the others if needed; its manifest."""
         path = self._path(adapter)
         if self.model is not None and adapter not in self.model.peft_config:
-            self.model.load_adapter(str(path), adapter_name=adapter)
-        self.adapter, self.manifest = adapter, finetune.read_manifest(path)
+            with self._lock:
+                if adapter not in self.model.peft_config:
+                    self.model.load_adapter(str(path), adapter_name=adapter)
+        return finetune.read_manifest(path)
+
+    def use(self, adapter: str) -> "Reporter":
+        """Make `adapter` the default closed-book adapter (the CLI's, the evaluation's). Requests that
+        name their own adapter (`stream(..., adapter=...)`, as every app page does) are unaffected."""
+        self.manifest = self._load(adapter)
+        self.adapter = adapter
         return self
 
-    def adapter_for(self, mode: str) -> str | None:
-        """finetuned and hybrid: the closed-book adapter; rag: the reader; base: none."""
-        return {"finetuned": self.adapter, "hybrid": self.adapter, "rag": self.reader}.get(mode)
+    def adapter_for(self, mode: str, adapter: str | None = None) -> str | None:
+        """finetuned and hybrid: the closed-book adapter (this request's, else the default); rag: the
+        reader; base: none."""
+        closed = adapter or self.adapter
+        return {"finetuned": closed, "hybrid": closed, "rag": self.reader}.get(mode)
 
     def remote(self, mode: str) -> bool:
         """An OpenAI-compatible endpoint, when configured, writes the RAG column."""
         return mode == "rag" and bool(self.cfg.openai_base_url and self.cfg.openai_model)
 
-    def model_name(self, mode: str) -> str:
+    def model_name(self, mode: str, adapter: str | None = None) -> str:
         if self.remote(mode):
             return f"{self.cfg.openai_model} at {self.cfg.openai_base_url}"
-        name = self.adapter_for(mode)
+        name = self.adapter_for(mode, adapter)
         return f"SmolLM2-135M-Instruct ({self.backend})" + (f" + LoRA '{name}'" if name else "")
 
     def passages(self, case: str, as_of: str | None) -> list[dict]:
@@ -99,15 +111,16 @@ class Reporter:
         return retrieve.passages(self.cfg, case, as_of)
 
     def stream(self, case: str, mode: str, as_of: str | None = None, out: Report | None = None,
-               passages: list[dict] | None = None) -> Iterator[str]:
+               passages: list[dict] | None = None, adapter: str | None = None) -> Iterator[str]:
         """Yield the report as it is written; `out` holds text, citations and timings at the end.
-        `passages` replaces retrieval (the evaluation's oracle arm reads the gold documents)."""
+        `passages` replaces retrieval (the evaluation's oracle arm reads the gold documents);
+        `adapter` names this request's closed-book adapter (default: the one `use` chose)."""
         if mode not in MODES:
             raise UserError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         if not case.strip():
             raise UserError("the case is empty")
-        out = out or Report(mode, self.model_name(mode))
-        out.mode, out.model = mode, self.model_name(mode)
+        out = out or Report(mode, self.model_name(mode, adapter))
+        out.mode, out.model = mode, self.model_name(mode, adapter)
         t0 = time.perf_counter()
         if mode in OPEN_BOOK:
             out.passages = passages if passages is not None else self.passages(case, as_of)
@@ -115,13 +128,13 @@ class Reporter:
         else:
             messages = prompts.closed_book(case)
         if mode in ADAPTER_MODES:
-            out.cutoff = self.manifest.get("data_cutoff")
+            out.cutoff = self._load(self.adapter_for(mode, adapter)).get("data_cutoff")
         gen = llm.Generation()
         text = ""
         if mode == "rag" and not self.remote(mode):
-            pieces = self._grounded(case, out.passages, messages, gen)
+            pieces = self._grounded(case, out.passages, gen)
         else:
-            pieces = self._engine(mode, messages, self.cfg.max_new_tokens, gen)
+            pieces = self._engine(self.adapter_for(mode, adapter), mode, messages, self.cfg.max_new_tokens, gen)
         for piece in pieces:
             if not text:
                 out.first_token_s = time.perf_counter() - t0
@@ -132,22 +145,26 @@ class Reporter:
         out.seconds = time.perf_counter() - t0
         out.citations = cited(out.text, out.passages)
 
-    def _engine(self, mode: str, messages: list[dict], max_new_tokens: int, gen: llm.Generation,
-                prefix: str = "", stop: str | None = None) -> Iterator[str]:
-        """The model itself, with the mode's adapter, through whichever backend serves."""
+    def _engine(self, name: str | None, mode: str, messages: list[dict], max_new_tokens: int,
+                gen: llm.Generation, prefix: str = "", stop: str | None = None) -> Iterator[str]:
+        """The model itself with adapter `name` (None: none), through whichever backend serves.
+        Local generation holds the lock from the first token to the last, so no other request can
+        switch the adapter or reset the llama.cpp context in between."""
         if self.remote(mode):
             yield from llm.stream_remote(self.cfg.openai_base_url, self.cfg.openai_model, messages,
                                          max_new_tokens, gen, self.cfg.openai_api_key)
-        elif self.model is None:
-            name = self.adapter_for(mode)
-            yield from self.engine.stream(self._path(name) if name else None, messages, max_new_tokens, gen,
-                                          prefix, stop)
-        else:
-            with _adapter(self.model, self.adapter_for(mode)):
-                yield from llm.stream(self.model, self.tok, messages, max_new_tokens, gen, prefix, stop)
+            return
+        path = self._path(name) if name else None
+        if name:
+            self._load(name)
+        with self._lock:
+            if self.model is None:
+                yield from self.engine.stream(path, messages, max_new_tokens, gen, prefix, stop)
+            else:
+                with _adapter(self.model, name):
+                    yield from llm.stream(self.model, self.tok, messages, max_new_tokens, gen, prefix, stop)
 
-    def _grounded(self, case: str, passages: list[dict], messages: list[dict], gen: llm.Generation
-                  ) -> Iterator[str]:
+    def _grounded(self, case: str, passages: list[dict], gen: llm.Generation) -> Iterator[str]:
         """The RAG report, built so that it cannot mis-cite or invent findings: Subjective and
         Objective restate the case; the reader writes only the Assessment, kept as far as every
         number and code in it comes from the case (else the case's problems); the Plan copies the
@@ -156,7 +173,9 @@ class Reporter:
         subjective, objective = clinical.restate(case)
         head = f"Subjective: {subjective}\nObjective: {objective}\nAssessment:"
         yield head
-        said = "".join(self._engine("rag", messages, ASSESSMENT_TOKENS, gen, head, "\n"))
+        # the Assessment needs the case, not the passages: a case-only prompt reads in a fraction of the time
+        said = "".join(self._engine(self.reader, "rag", prompts.closed_book(case), ASSESSMENT_TOKENS, gen, head,
+                                    "\n"))
         yield " " + clinical.grounded_assessment(said, case)
         n = retrieve.choose(passages)
         plan = (f"{passages[n]['passage']} [{n + 1}]" if n is not None else
@@ -166,10 +185,10 @@ class Reporter:
         yield "\nPlan: " + " ".join(plan.split()) + (f"\nCurrent medicines (from the case), to review: {meds}."
                                                       if meds else "")
 
-    def report(self, case: str, mode: str, as_of: str | None = None, passages: list[dict] | None = None
-               ) -> Report:
-        out = Report(mode, self.model_name(mode))
-        for _ in self.stream(case, mode, as_of, out, passages):
+    def report(self, case: str, mode: str, as_of: str | None = None, passages: list[dict] | None = None,
+               adapter: str | None = None) -> Report:
+        out = Report(mode, self.model_name(mode, adapter))
+        for _ in self.stream(case, mode, as_of, out, passages, adapter):
             pass
         return out
 

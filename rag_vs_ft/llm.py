@@ -55,17 +55,21 @@ def stream(model, tok, messages: list[dict], max_new_tokens: int, out: Generatio
     out = out if out is not None else Generation()
     out._start = time.perf_counter()
     inputs = _inputs(tok, messages, prefix)
-    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=STALL_S)
     result: dict = {}
 
     def run():
-        with torch.inference_mode():
-            extra = {"stop_strings": [stop], "tokenizer": tok} if stop else {}
-            result["ids"] = model.generate(**inputs, **_settings(tok, max_new_tokens), **extra, streamer=streamer)
+        try:
+            with torch.inference_mode():
+                extra = {"stop_strings": [stop], "tokenizer": tok} if stop else {}
+                result["ids"] = model.generate(**inputs, **_settings(tok, max_new_tokens), **extra, streamer=streamer)
+        except Exception as e:  # surfaced to the reader below instead of leaving it waiting
+            result["error"] = e
+            streamer.end()
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
-    for piece in streamer:
+    for piece in _pieces(streamer, result):
         if stop and stop in piece:  # the stop string ends the text; it is not part of it
             piece = piece[: piece.index(stop)]
             if not piece:
@@ -79,6 +83,21 @@ def stream(model, tok, messages: list[dict], max_new_tokens: int, out: Generatio
     out.seconds = time.perf_counter() - out._start
 
 
+STALL_S = 60.0  # a generation that produces nothing for this long has failed; say so instead of hanging
+
+
+def _pieces(streamer, result: dict) -> Iterator[str]:
+    """The streamer's pieces; a generation that raised re-raises here, one that stalls times out."""
+    import queue
+    from .errors import UserError
+    try:
+        yield from streamer
+    except queue.Empty:
+        raise UserError(f"generation stalled: no token for {STALL_S:g} s") from None
+    if "error" in result:
+        raise UserError(f"generation failed: {result['error']}") from result["error"]
+
+
 def generate(model, tok, messages: list[dict], max_new_tokens: int) -> Generation:
     """Whole text at once (CLI, evaluation, tests)."""
     out = Generation()
@@ -86,6 +105,9 @@ def generate(model, tok, messages: list[dict], max_new_tokens: int) -> Generatio
         pass
     out.text = out.text.strip()
     return out
+
+
+REMOTE_TIMEOUT_S = 30.0  # connect and per-read timeout for the OpenAI-compatible endpoint
 
 
 def stream_remote(base_url: str, model: str, messages: list[dict], max_new_tokens: int,
@@ -102,11 +124,11 @@ def stream_remote(base_url: str, model: str, messages: list[dict], max_new_token
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
     request = urllib.request.Request(base_url.rstrip("/") + "/chat/completions", body, headers)
     try:
-        response = urllib.request.urlopen(request, timeout=120)
+        response = urllib.request.urlopen(request, timeout=REMOTE_TIMEOUT_S)
     except (urllib.error.URLError, OSError) as e:
         raise UserError(f"cannot reach OPENAI_BASE_URL {base_url}: {e}") from e
     with response:
-        for raw in response:
+        for raw in _lines(response, base_url):
             line = raw.decode("utf-8", "replace").strip()
             if not line.startswith("data:") or line == "data: [DONE]":
                 continue
@@ -117,3 +139,12 @@ def stream_remote(base_url: str, model: str, messages: list[dict], max_new_token
                 out.text += piece
                 yield piece
     out.seconds = time.perf_counter() - out._start
+
+
+def _lines(response, base_url: str) -> Iterator[bytes]:
+    """The server's event lines; a read that times out or breaks becomes a clear error."""
+    from .errors import UserError
+    try:
+        yield from response
+    except OSError as e:  # socket.timeout is an OSError
+        raise UserError(f"OPENAI_BASE_URL {base_url} stopped answering: {e}") from e

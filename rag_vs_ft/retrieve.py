@@ -42,10 +42,12 @@ class _Lexical:
     bm25: object
 
     def by_doc(self) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {}
-        for i, m in enumerate(self.metas):
-            out.setdefault(m["doc_id"], []).append(i)
-        return out
+        """doc_id -> positions of its chunks (computed once per index)."""
+        if not hasattr(self, "_by_doc"):
+            self._by_doc: dict[str, list[int]] = {}
+            for i, m in enumerate(self.metas):
+                self._by_doc.setdefault(m["doc_id"], []).append(i)
+        return self._by_doc
 
 
 _cache: dict[str, _Lexical] = {}

@@ -65,5 +65,13 @@ def test_injection_experiment_runs_and_its_before_after_chart_renders(seeded, cf
     assert not at.exception, at.exception
     charts = at.get("vega_lite_chart")
     assert charts, "the before/after chart is drawn"
-    spec = json.loads(charts[0].proto.spec)
-    assert {"phase", "recall", "method"} <= set(json.dumps(spec).replace("\"", " ").split())
+    proto = charts[0].proto
+    drawn = {(row["method"], row["phase"]): row["recall"]
+             for arrow in [d.data for d in proto.datasets] + [proto.data] for row in _rows(arrow)}
+    assert drawn == {(arm, phase): v[phase]["mean"] for arm, v in r["arms"].items() for phase in ("before", "after")}
+
+
+def _rows(arrow) -> list[dict]:
+    """The rows a chart draws (Arrow IPC bytes in the message)."""
+    import pyarrow as pa
+    return pa.ipc.open_stream(arrow.data).read_all().to_pylist() if arrow.data else []

@@ -72,6 +72,12 @@ def test_recommendation_quotes_the_measurements():
     assert r["recommendation"] == "RAG"
     evidence = " ".join(x["evidence"] or "" for x in r["reasons"])
     assert "RAG 0.80 (95% CI 0.70–0.90) vs fine-tuned 0.30" in evidence and "0.60" in evidence
+    assert not any("paired" in x["reason"] for x in r["reasons"]), "no paired result, no claim of a difference"
+    result["paired"] = {"rag - finetuned": {"key_fact_recall": {"mean": 0.5, "ci95": [0.3, 0.7], "cases": 36,
+                                                                "excludes_zero": True}}}
+    paired = decide.recommend(decide.Situation(), result)
+    reason = next(x for x in paired["reasons"] if "paired interval" in x["reason"])
+    assert reason["points"] == 2 and "paired difference over 36 cases +0.50 (95% CI +0.30 to +0.70)" in reason["evidence"]
     style = decide.recommend(decide.Situation(needs_current_knowledge=False, style_matters_most=True,
                                               labelled_examples=5000, gpu_available=True,
                                               knowledge_changes="never", needs_citations=False))
@@ -96,3 +102,35 @@ def test_a_citation_after_the_full_stop_belongs_to_that_sentence():
     passages = ["Practice point: add dapagliflozin 10 mg once daily in CKD."]
     assert support.sentences("Plan: Add dapagliflozin 10 mg once daily. [1]") == ["Add dapagliflozin 10 mg once daily [1]."]
     assert evaluate.citation_precision("Plan: Add dapagliflozin 10 mg once daily. [1]", passages) == 1
+
+
+def test_paired_bootstrap_sees_a_consistent_difference_that_unpaired_intervals_hide():
+    # every case improves by 0.1, but cases differ a lot: unpaired intervals overlap, the paired one excludes 0
+    base = [0.0, 0.2, 0.4, 0.6, 0.8, 0.1, 0.3, 0.5, 0.7, 0.9]
+    rows = [{"case": i, "mode": "a", "m": b + 0.1} for i, b in enumerate(base)] + \
+           [{"case": i, "mode": "b", "m": b} for i, b in enumerate(base)]
+    a, b = evaluate.bootstrap([r["m"] for r in rows[:10]]), evaluate.bootstrap(base)
+    assert a["ci95"][0] < b["ci95"][1], "unpaired intervals overlap"
+    d = evaluate.paired(rows, "a", "b", "m")
+    assert d["mean"] == pytest.approx(0.1) and d["cases"] == 10 and d["excludes_zero"]
+    assert d["ci95"] == [pytest.approx(0.1), pytest.approx(0.1)]
+    noisy = rows[:10] + [{"case": i, "mode": "b", "m": b + (0.3 if i % 2 else -0.3)} for i, b in enumerate(base)]
+    assert not evaluate.paired(noisy, "a", "b", "m")["excludes_zero"]
+
+
+def test_citation_faithfulness_checks_the_drug_and_dose_in_the_cited_passage():
+    passages = ["Add dapagliflozin 10 mg once daily in CKD.", "Add canagliflozin 100 mg once daily."]
+    assert evaluate.citation_faithfulness("Plan: add dapagliflozin 10 mg once daily [1].", passages) == 1.0
+    assert evaluate.citation_faithfulness("Plan: add empagliflozin 10 mg daily [1].", passages) == 0.0, "other drug"
+    assert evaluate.citation_faithfulness("Plan: add canagliflozin 10 mg daily [2].", passages) == 0.0, "other dose"
+    assert evaluate.citation_faithfulness("Plan: review in 3 months [1].", passages) is None, "names no drug"
+
+
+def test_invented_findings_are_numbers_and_names_the_case_never_stated():
+    case = "70-year-old man with HFrEF; BP 110/70, eGFR 50. Takes ramipril 5 mg."
+    report = "Subjective: breathless.\nObjective: BP 110/70, LDL 3.1, eGFR 50, on bisoprolol.\nPlan: add 10 mg."
+    assert evaluate.invented_findings(report, case) == ["3.1", "bisoprolol", "ldl"]
+    assert evaluate.confident_miss("Plan: add ramipril [1].", FACTS) is True
+    assert evaluate.confident_miss("Plan: add empagliflozin [1].", FACTS) is False
+    assert evaluate.confident_miss("Plan: add empagliflozin.", FACTS) is None
+    assert evaluate.retrieval(["x", "gold"], ["gold"]) == {"recall_at_k": 1.0, "mrr": 0.5}

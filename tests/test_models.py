@@ -49,13 +49,28 @@ def test_greedy_generation_is_deterministic_and_non_empty(generator):
     assert first.first_token_s is not None and first.seconds >= first.first_token_s
 
 
-def test_streaming_yields_the_same_text(generator):
+def test_streaming_yields_what_the_model_decodes_greedily(generator):
+    """Against model.generate called directly (not through llm): the streamed pieces, joined, are the
+    greedy continuation; with an answer prefix and a stop string, the text after the prefix up to it."""
+    import torch
     model, tok = generator
     msgs = [{"role": "user", "content": "Say hello to a patient."}]
+
+    def direct(prefix="", n=16):
+        ids = torch.tensor([llm.prompt_ids(tok, msgs, prefix)])
+        with torch.inference_mode():
+            gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                                 do_sample=False, repetition_penalty=llm.REPETITION_PENALTY,
+                                 pad_token_id=tok.eos_token_id)
+        return tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
+
     out = llm.Generation()
     pieces = list(llm.stream(model, tok, msgs, 16, out))
-    assert len(pieces) > 1
-    assert "".join(pieces).strip() == llm.generate(model, tok, msgs, 16).text
+    assert len(pieces) > 1 and out.tokens == 16
+    assert "".join(pieces) == direct()
+    prefix = "Subjective: the patient is well.\nObjective:"
+    stopped = "".join(llm.stream(model, tok, msgs, 40, llm.Generation(), prefix=prefix, stop="\n"))
+    assert "\n" not in stopped and stopped and direct(prefix, 40).startswith(stopped)
 
 
 def test_doctor_json_reports_offline_and_loaded(models_home, data_dir):

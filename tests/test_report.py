@@ -1,6 +1,7 @@
 """Reports side by side with the real model and the shipped adapters: the RAG side reads new
 research at once, the fine-tuned side cannot; the CLI keeps its JSON contract."""
 import json
+import os
 import subprocess
 import sys
 
@@ -32,8 +33,10 @@ CASE = ("74-year-old woman with heart failure with preserved ejection fraction (
         "breathlessness, on furosemide 40 mg daily. BP 138/80, eGFR 58.")
 
 
+# CI installs llama.cpp (`make test`), so there a missing one fails instead of skipping.
 BACKENDS = ["transformers", pytest.param("llamacpp", marks=pytest.mark.skipif(
-    not llamacpp.available(), reason="the optional llama-cpp-python is not installed (make llamacpp)"))]
+    not llamacpp.available() and not os.environ.get("CI"),
+    reason="the optional llama-cpp-python is not installed (make llamacpp)"))]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -68,11 +71,12 @@ def test_knowledge_timeline_hides_newer_research(reporter):
     assert "korval-hf" in [p["doc_id"] for p in reporter.passages(CASE, as_of=None)]
 
 
-@pytest.mark.slow
 def test_every_mode_writes_a_soap_report(reporter):
     for mode in generate.MODES:
         r = reporter.report(CASE, mode)
-        assert "Plan" in r.text, (mode, r.text)
+        assert "Plan" in r.text and r.tokens > 0, (mode, r.text)
+        assert bool(r.passages) == (mode in generate.OPEN_BOOK), mode
+        assert (r.cutoff == "2018-12-31") == (mode in generate.ADAPTER_MODES), mode
 
 
 def test_report_cli_json_contract(seeded):
