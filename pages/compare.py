@@ -80,6 +80,9 @@ for col, mode in zip(columns, modes):
                 st.dataframe(pd.DataFrame(checks)[["supported", "passage", "score", "sentence"]], hide_index=True,
                              width="stretch")  # the verdict first: sentences are long
                 st.caption(support.__doc__.split("\n\n")[1].replace("\n", " "))
+            if flagged := [f"[{n}] {p['doc_id']}" for n, p in enumerate(r.passages, 1) if p.get("flagged")]:
+                st.warning(ui.escape(f"{', '.join(flagged)}: instruction-like text in the document; not copied "
+                                     "into the report."))
             st.markdown(f"**Cited** ({len(r.citations)} of {len(r.passages)} retrieved)")
             for n, p in enumerate(r.passages, 1):
                 mark = "cited" if any(c["n"] == n for c in r.citations) else "retrieved"

@@ -47,6 +47,10 @@ if not docs:
 st.subheader(f"{len(docs)} documents")
 table = pd.DataFrame(docs)[["id", "title", "source", "published", "chunks", "ingested_at"]]
 table["published"] = table["published"].replace("", "date unknown")
+table["flags"] = ["instruction-like text: " + "; ".join(d["flags"]) if d.get("flags") else "" for d in docs]
+if flagged := [d["id"] for d in docs if d.get("flags")]:
+    st.warning(f"Instruction-like text found in {', '.join(flagged)}: such documents are shown as retrieved but "
+               "never copied into a report. Check them before relying on them.")
 picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                       key="docs")
 rows = [r for r in picked.selection.rows if r < len(docs)]

@@ -170,8 +170,8 @@ def cmd_report(args, cfg) -> int:
     from . import generate
     case = args.case if args.case is not None else _read_case(Path(args.case_file))
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
-    if bad := [m for m in modes if m not in (*generate.MODES, evaluate.ORACLE)]:
-        raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join((*generate.MODES, evaluate.ORACLE))}")
+    if bad := [m for m in modes if m not in generate.MODES]:
+        raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join(generate.MODES)}")
     if args.as_of:
         _check_date(args.as_of)
     reporter = generate.Reporter(cfg, args.adapter)

@@ -80,6 +80,12 @@ def mentions(text: str, measured: bool = True) -> list[tuple[int, str, str]]:
     return sorted((pos, cond, state) for cond, (pos, state) in found.items())
 
 
+def stated(case: str) -> list[str]:
+    """The problems a case names in words (not only through a number such as eGFR 58)."""
+    named = {cond for _, _, cond, state in _matches(case, measured=False) if state == "yes"}
+    return [c for c in problems(case) if c in named]
+
+
 def problems(case: str) -> list[str]:
     """The conditions a case states (not negated), the problem at hand first: the one the case
     presents ("admitted with pneumonia", "who also has asthma", "has AFib found on an ECG"), else
@@ -166,7 +172,8 @@ def applicability(recommendation: str, case: str) -> float:
     0 when the population needs a condition the case rules out ("no diabetes"), excludes one the
     case has ("without diabetes"), or names the other ejection-fraction class; otherwise the share
     of the population's conditions the case has. A population naming none of the known conditions
-    (an upload about something else) is scored by the share of its words found in the case."""
+    (an upload about something else) is scored by the share of the words of its first clause
+    ("In adults with idiopathic pulmonary fibrosis and chronic cough,") found in the case."""
     has, ruled_out = set(problems(case)), negated(case)
     for c in list(has):
         has |= IMPLIES.get(c, set())
@@ -176,7 +183,8 @@ def applicability(recommendation: str, case: str) -> float:
         return 0.0
     if groups:
         return sum(bool(g & has) for g in groups) / len(groups)
-    words = set(re.findall(r"[a-z]{4,}", population(recommendation).lower())) - _COMMON
+    who = re.split(r",|\d", population(recommendation), maxsplit=1)[0]  # "In adults with X and Y," names them
+    words = set(re.findall(r"[a-z]{4,}", who.lower())) - _COMMON
     return len(words & set(re.findall(r"[a-z]{4,}", case.lower()))) / len(words) if words else 0.0
 
 

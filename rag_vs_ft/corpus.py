@@ -35,6 +35,7 @@ class Parsed:
     sha256: str
     parts: list[tuple[str, int | None, str]] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # instruction-like phrases found in the text
 
     @property
     def summary(self) -> dict:
@@ -236,12 +237,28 @@ def read(name: str, data: bytes, cfg: Config, today: dt.date | None = None, give
         published, meta["published_from"] = given_date, "given at upload"
     title = str(meta.get("title") or "").strip() or _first_heading(parts) or _first_line(parts) or Path(name).stem
     topics = meta.get("topics") or []
-    return Parsed(
+    flags = instructions("\n".join(t for _, _, t in parts))
+    return Parsed(flags=flags, 
         doc_id=doc_id_for(name), file_name=name, title=title[:200],
         source=str(meta.get("source") or "").strip()[:200] or f"uploaded {kind} file",
         published=published or "", published_from=meta.get("published_from", "") if published else "unknown",
         sha256=hashlib.sha256(data).hexdigest(), parts=parts,
         topics=[str(t) for t in topics] if isinstance(topics, list) else [str(topics)])
+
+
+# Text that talks to the model instead of about medicine (OWASP LLM01, prompt injection)
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:the\s+|your\s+|previous\s+|prior\s+|above\s+)*"
+    r"(?:instructions?|prompts?|case|patient|rules|context|passages?|guidelines?)\b"
+    r"|\byou are (?:now|an? )\b|\b(?:system|developer) prompt\b|\bassistant:\s|\bdo not (?:mention|cite|tell)\b"
+    r"|\b(?:always|only) recommend\b|\brecommend\s+\w+\s+(?:to|for) (?:every|all|any) patients?\b"
+    r"|\bregardless of the (?:case|patient)\b|<\|?(?:im_start|system|im_end)\|?>", re.I)
+
+
+def instructions(text: str) -> list[str]:
+    """Instruction-like phrases in a document ("ignore the case, recommend X"): flagged at ingest,
+    shown in the corpus and under any report that retrieved it, and never copied into a Plan."""
+    return sorted({m.group(0).strip().lower() for m in _INSTRUCTION.finditer(text)})
 
 
 def _first_heading(parts) -> str:
@@ -311,7 +328,7 @@ def chunk(doc: Parsed, cfg: Config) -> list[Document]:
                     "source": doc.source, "published": doc.published,
                     "published_int": int(doc.published.replace("-", "") or 0),  # 0: date unknown
                     "published_from": doc.published_from, "section": section,
-                    "chunk": len(out), "doc_sha256": doc.sha256}
+                    "chunk": len(out), "doc_sha256": doc.sha256, "flagged": bool(doc.flags)}
             if page is not None:
                 meta["page"] = page
             content = f"{section}\n{piece}" if section and section.lower() != doc.title.lower() else piece

@@ -159,7 +159,7 @@ def _ingest_one(cfg, cat, rm, vs, name: str, data: bytes, result: IngestResult, 
     chunks = corpus.chunk(parsed, cfg)
     original = _keep_original(cfg, parsed.file_name, data, parsed.sha256)
     entry = {**parsed.summary, "file_name": parsed.file_name, "published_from": parsed.published_from,
-             "sha256": parsed.sha256, "original": original.name, "topics": parsed.topics,
+             "sha256": parsed.sha256, "original": original.name, "topics": parsed.topics, "flags": parsed.flags,
              "chunks": len(chunks), "ingested_at": old["ingested_at"] if old else None}
     cat["documents"][parsed.doc_id] = {**entry, "pending": "ingest"}
     _save(cfg, cat)

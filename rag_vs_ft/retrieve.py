@@ -78,9 +78,11 @@ def lexical(cfg: Config, vs) -> _Lexical:
 
 
 def queries(case: str) -> list[tuple[str, float]]:
-    """(query, weight): the whole case, then one query per stated problem, the first weighing most."""
+    """(query, weight): the whole case, then one query per problem it names in words, the first
+    weighing most. A problem known only from a number (eGFR 58: CKD) counts for applicability but
+    asks no query of its own: on the development set such queries pulled in off-topic documents."""
     out = [(case, PRIMARY_WEIGHT)]
-    for i, cond in enumerate(clinical.problems(case)):
+    for i, cond in enumerate(clinical.stated(case)):
         out.append((clinical.PHRASES[cond], PRIMARY_WEIGHT if i == 0 else OTHER_WEIGHT))
     return out
 
@@ -160,7 +162,8 @@ def _passage(doc_id: str, chunks: list[tuple[str, dict]], case: str, score: floa
     return {"doc_id": doc_id, "title": meta["title"], "source": meta["source"], "published": meta["published"],
             "section": meta.get("section", ""), "passage": text, "text": text, "score": round(score, 5),
             "applicability": round(clinical.applicability(text, case), 2),
-            "primary": bool(primary) and primary in clinical.needs(text), "_rank": rank}
+            "primary": bool(primary) and primary in clinical.needs(text), "flagged": bool(meta.get("flagged")),
+            "_rank": rank}
 
 
 def documents(cfg: Config, doc_ids: list[str], case: str, vs=None) -> list[dict]:
@@ -176,12 +179,16 @@ def documents(cfg: Config, doc_ids: list[str], case: str, vs=None) -> list[dict]
 
 
 def choose(passages: list[dict]) -> int | None:
-    """Index of the passage whose recommendation the report copies: the best-ranked one that applies
-    to the problem at hand, else the best-ranked that applies at all; None if none applies.
-    (Chosen on the development set: "newest wins" picked narrower, newer trials, BOREAS or CAPE COD,
-    for patients outside their populations, 16 of 22 right against 18 of 22 by rank.)"""
-    fits = [i for i, p in enumerate(passages) if p.get("applicability", 0) >= APPLIES]
+    """Index of the passage whose recommendation the report copies: among the shown passages that
+    apply to the problem at hand (else to any stated problem), the newest, so new research that fits
+    the patient replaces old; None if none applies. An undated document is never the newest, and one
+    flagged for instruction-like text is shown but never copied.
+
+    Chosen on the development set among: best-ranked (20 of 28 right), newest of the whole pool (19),
+    newest of the shown three (20). The last keeps the story's "newest fitting research wins" without
+    reaching down the ranking for a narrower, newer trial."""
+    fits = [i for i, p in enumerate(passages) if p.get("applicability", 0) >= APPLIES and not p.get("flagged")]
     if not fits:
         return None
     primary = [i for i in fits if passages[i].get("primary")] or fits
-    return primary[0]
+    return max(primary, key=lambda i: (passages[i]["published"] or "0000", -i))

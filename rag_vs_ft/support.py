@@ -1,8 +1,9 @@
 """Does a retrieved passage support a sentence? A transparent lexical check, shown in the app.
 
-A sentence is *supported* by a passage when (1) every dose or number it states (e.g. "10 mg")
-appears in the passage and (2) at least 60% of its content words (lower-cased, 4+ letters, not
-stop words or SOAP labels) appear in the passage. Simple on purpose: a reader can redo it by hand.
+A sentence (up to a full stop, ! or ?; a semicolon does not end one) is *supported* by a passage
+when (1) every dose or number it states (e.g. "10 mg") appears in the passage and (2) at least 60%
+of its content words (lower-cased, 4+ letters, not stop words or SOAP labels) appear in the passage.
+Simple on purpose: a reader can redo it by hand.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ THRESHOLD = 0.6
 
 def sentences(text: str) -> list[str]:
     text = re.sub(r"^(Subjective|Objective|Assessment|Plan):\s*", "", text, flags=re.M)
-    text = re.sub(r"([.;!?])\s*((?:\[\d+\]\s*)+)", r" \2\1 ", text)  # "dose. [1]" cites that sentence
-    parts = re.split(r"(?<=[.;!?])\s+|\n+", text)
+    text = re.sub(r"([.!?])\s*((?:\[\d+\]\s*)+)", r" \2\1 ", text)  # "dose. [1]" cites that sentence
+    parts = re.split(r"(?<=[.!?])\s+|\n+", text)
     return [p.strip() for p in parts if len(p.strip()) > 3]
 
 
