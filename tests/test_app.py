@@ -38,11 +38,12 @@ def test_compare_writes_both_reports_with_citations(app):
     headers = [h.value for h in at.subheader]
     assert headers[:2] == ["Fine-tuned (closed book)", "RAG (open book)"]
     captions = " ".join(c.value for c in at.caption)
-    assert captions.count("tokens/s") == 2
+    assert captions.count("tokens/s") == 1 and "the model wrote the Assessment" in captions
     assert "LoRA 'finetuned'" in captions and "LoRA 'reader'" in captions
     assert any("2018-12-31" in i.value for i in at.info), "the fine-tuned column states its cutoff"
     labels = [e.label for e in at.expander]
-    assert sum(l.startswith("[") for l in labels) == 3, "the three retrieved passages are listed"
+    assert sum(l.startswith("\\[") for l in labels) == 3, "the three retrieved passages are listed, escaped"
+    assert sum("· cited" in l.replace("\\", "") for l in labels) == 1
     assert any("Key facts found" in m.value for m in at.markdown)
 
 

@@ -86,3 +86,16 @@ def test_every_incoming_document_changes_some_answer():
     incoming = {p.stem for p in INCOMING}
     needing = [h for h in HELDOUT if h["needs_incoming"]]
     assert {d for h in needing for d in h["supporting_docs"]} >= incoming
+
+
+def test_development_set_is_separate_from_the_held_out_cases_and_traceable():
+    from rag_vs_ft import evaluate
+    dev = evaluate.load_cases(CFG, "dev")
+    assert len(dev) >= 20 and len({c["id"] for c in dev}) == len(dev)
+    assert not {c["id"] for c in dev} & {c["id"] for c in HELDOUT}
+    held = {c["case"] for c in HELDOUT} | {c["case"] for c in TRAIN["cases"]}
+    assert not [c["id"] for c in dev if c["case"] in held], "written anew, not copied"
+    docs = {p.stem for p in RESEARCH + INCOMING}
+    for c in dev:
+        assert c["key_facts"] and set(c["supporting_docs"]) <= docs, c["id"]
+        assert c["needs_incoming"] == any(d in {p.stem for p in INCOMING} for d in c["supporting_docs"]), c["id"]

@@ -74,7 +74,8 @@ def test_upload_several_files_with_errors_per_file(cfg):
     assert errors["error"][1] == "empty.txt: the file is empty"
     assert errors["error"][2] == "broken.pdf: cannot read the PDF (damaged or not a PDF)"
     table = at.dataframe[1].value
-    assert list(table["id"]) == ["note", "trial"]  # newest publication first; note.txt has today's date
+    assert list(table["id"]) == ["trial", "note"]  # newest publication first; note.txt states no date
+    assert list(table["published"]) == ["2022-02-02", "date unknown"]
     assert dict(zip(table["id"], table["chunks"])) == {"trial": 2, "note": 1}
     assert [s.value for s in at.subheader][:1] == ["2 documents"]
     assert index.count(cfg) == 3

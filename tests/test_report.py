@@ -253,3 +253,19 @@ def test_a_hostile_document_is_flagged_and_never_copied(reporter):
         assert "kelvorastat" in rep.text.lower(), "the honest document is still the one copied"
     finally:
         index.remove(reporter.cfg, "korval-2")
+
+
+def test_two_sessions_with_different_adapters_at_once_each_get_their_own_report(reporter):
+    """Greedy decoding makes a report exact: run alone, then two at once on one shared model."""
+    from concurrent.futures import ThreadPoolExecutor
+    alone = {a: reporter.report(CASE, "finetuned", adapter=a).text for a in ("finetuned", "reader")}
+    assert alone["finetuned"] != alone["reader"], "the two adapters write differently"
+    default = reporter.adapter
+    with ThreadPoolExecutor(4) as pool:
+        jobs = [(a, pool.submit(reporter.report, CASE, "finetuned", adapter=a))
+                for a in ("finetuned", "reader", "reader", "finetuned")]
+        together = [(a, job.result()) for a, job in jobs]
+    for a, r in together:
+        assert r.text == alone[a], a
+        assert r.model.endswith(f"'{a}'")
+    assert reporter.adapter == default, "a request's adapter never becomes another's default"
