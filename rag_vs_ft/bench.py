@@ -65,18 +65,23 @@ def fill(cfg: Config, total: int) -> None:
                                        "section": "", "chunk": i % 10} for i in range(n)])
 
 
-def retrieval_ms(cfg: Config, repeats: int = 60) -> dict:
-    """End-to-end retrieval (query embedding included), p50 and p95 in milliseconds."""
-    vs = index.vector_store(cfg)
-    for q in QUERIES * 2:  # warm up: right after a large add the store is still settling
-        index.retrieve(cfg, q, vs=vs)
+def _timed(fn, inputs: list[str]) -> dict:
+    """p50 and p95 of fn(x) over the inputs, in milliseconds."""
     times = []
-    for i in range(repeats):
+    for x in inputs:
         t = time.perf_counter()
-        index.retrieve(cfg, QUERIES[i % len(QUERIES)] + f" {i}", vs=vs)
+        fn(x)
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
     return {"p50": round(statistics.median(times), 1), "p95": round(times[int(0.95 * len(times)) - 1], 1)}
+
+
+def retrieval_ms(cfg: Config, repeats: int = 60) -> dict:
+    """End-to-end dense retrieval (query embedding included), p50 and p95 in milliseconds."""
+    vs = index.vector_store(cfg)
+    for q in QUERIES * 2:  # warm up: right after a large add the store is still settling
+        index.retrieve(cfg, q, vs=vs)
+    return _timed(lambda q: index.retrieve(cfg, q, vs=vs), [QUERIES[i % len(QUERIES)] + f" {i}" for i in range(repeats)])
 
 
 def hybrid_ms(cfg: Config, repeats: int = 60) -> dict:
@@ -89,14 +94,8 @@ def hybrid_ms(cfg: Config, repeats: int = 60) -> dict:
     build = time.perf_counter() - t
     for q in QUERIES:
         retrieve.passages(cfg, q, vs=vs)
-    times = []
-    for i in range(repeats):
-        t = time.perf_counter()
-        retrieve.passages(cfg, CASES[i % len(CASES)] + f" {i}", vs=vs)
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return {"p50": round(statistics.median(times), 1), "p95": round(times[int(0.95 * len(times)) - 1], 1),
-            "bm25_build_s": round(build, 2)}
+    return _timed(lambda q: retrieve.passages(cfg, q, vs=vs), [CASES[i % len(CASES)] + f" {i}" for i in range(repeats)]
+                  ) | {"bm25_build_s": round(build, 2)}
 
 
 CASES = ["64-year-old man with atrial fibrillation, CHA2DS2-VASc 3, hypertension and type 2 diabetes; no "
@@ -113,18 +112,8 @@ def lexical_choice(cfg: Config, repeats: int = 60) -> dict:
     lex = retrieve.lexical(cfg, index.vector_store(cfg))
     queries = [CASES[i % len(CASES)] for i in range(repeats)]
     out = {"chunks": len(lex.texts)}
-
-    def timed(fn):
-        times = []
-        for q in queries:
-            t = time.perf_counter()
-            fn(q)
-            times.append((time.perf_counter() - t) * 1000)
-        times.sort()
-        return {"p50": round(statistics.median(times), 1), "p95": round(times[int(0.95 * len(times)) - 1], 1)}
-
-    out["bm25s"] = timed(lambda q: lex.bm25.retrieve(retrieve._tokenize([q]), k=100, show_progress=False,
-                                                      n_threads=1))
+    out["bm25s"] = _timed(lambda q: lex.bm25.retrieve(retrieve._tokenize([q]), k=100, show_progress=False,
+                                                       n_threads=1), queries)
     try:
         from rank_bm25 import BM25Okapi
     except ImportError:
@@ -133,7 +122,7 @@ def lexical_choice(cfg: Config, repeats: int = 60) -> dict:
     t = time.perf_counter()
     okapi = BM25Okapi([text.lower().split() for text in lex.texts])  # BM25Retriever's default preprocessing
     out["rank_bm25_build_s"] = round(time.perf_counter() - t, 2)
-    out["rank_bm25"] = timed(lambda q: np.argsort(-okapi.get_scores(q.lower().split()))[:100])
+    out["rank_bm25"] = _timed(lambda q: np.argsort(-okapi.get_scores(q.lower().split()))[:100], queries)
     return out
 
 

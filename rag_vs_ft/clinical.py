@@ -8,6 +8,7 @@ population a recommendation is for, and whether that population matches the pati
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # condition -> (case-insensitive phrases, case-sensitive abbreviations)
 CONDITIONS = {
@@ -48,7 +49,8 @@ _AT_HAND = re.compile(r"\b(?:presents?|presenting|admitted|seen|referred|comes?|
                       r"who also has|also has|has|now has|review)\b(?:\W+\w+){0,7}?\W+$", re.I)
 
 
-def _matches(text: str, measured: bool) -> list[tuple[int, int, str, str]]:
+@lru_cache(maxsize=4096)  # pure, and asked again for every passage of a report
+def _matches(text: str, measured: bool) -> tuple[tuple[int, int, str, str], ...]:
     """(start, end, condition, "yes" | "no" | "either") for every mention, in text order."""
     out = []
     for cond, pattern in _PATTERNS.items():
@@ -67,7 +69,7 @@ def _matches(text: str, measured: bool) -> list[tuple[int, int, str, str]]:
         out += [(m.start(), m.end(), "obesity", "yes") for m in _BMI.finditer(text) if float(m.group(1)) >= 30]
         out += [(m.start(), m.end(), "ckd", "yes") for m in _EGFR.finditer(text) if int(m.group(1)) < 60]
         out += [(m.start(), m.end(), "ckd", "yes") for m in _UACR.finditer(text) if int(m.group(1)) >= 30]
-    return sorted(out)
+    return tuple(sorted(out))
 
 
 def mentions(text: str, measured: bool = True) -> list[tuple[int, str, str]]:
@@ -128,7 +130,8 @@ def population(recommendation: str) -> str:
     return text
 
 
-def needs_groups(recommendation: str) -> list[set[str]]:
+@lru_cache(maxsize=4096)
+def needs_groups(recommendation: str) -> tuple[frozenset[str], ...]:
     """The conditions a recommendation's population must have, as groups of alternatives:
     "type 2 diabetes and ASCVD and/or CKD" is [{t2d}, {ascvd, ckd}]. A condition offered as one
     alternative among things this vocabulary cannot check ("cardiovascular disease or a 10-year
@@ -153,7 +156,7 @@ def needs_groups(recommendation: str) -> list[set[str]]:
     groups = groups or optional  # "a BMI of 30 or more, or 27 or more with ...": obesity all the same
     if any(g & {"hfref", "hfpef"} for g in groups):
         groups = [g for g in groups if g != {"hf"}]
-    return groups
+    return tuple(frozenset(g) for g in groups)
 
 
 def needs(recommendation: str) -> set[str]:

@@ -151,7 +151,7 @@ def paired(rows: list[dict], a: str, b: str, metric: str) -> dict:
     """Mean difference a − b over the cases both modes answered, with a paired 95% bootstrap
     interval: the cases are resampled, each keeping its two reports together."""
     by = {(r["case"], r["mode"]): r[metric] for r in rows}
-    diffs = [by[c, a] - by[c, b] for c in {r["case"] for r in rows}
+    diffs = [by[c, a] - by[c, b] for c in sorted({r["case"] for r in rows})
              if by.get((c, a)) is not None and by.get((c, b)) is not None]
     out = bootstrap(diffs)
     return out | {"cases": len(diffs), "excludes_zero": out["mean"] is not None and

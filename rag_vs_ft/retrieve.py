@@ -26,6 +26,7 @@ PRIMARY_WEIGHT = 1.0  # weight of the whole-case query and of the problem stated
 OTHER_WEIGHT = 0.5    # weight of each further problem's query
 POOL = 8              # fused documents whose applicability is checked
 APPLIES = 0.99        # applicability needed for a recommendation to be copied into a report
+PAGE = 5000           # chunks read from Chroma per call when the BM25 index is (re)built
 
 SUMMARY_SECTIONS = ("practice point", "key point", "bottom line", "recommendation", "conclusion",
                     "interpretation", "summary")
@@ -68,8 +69,11 @@ def lexical(cfg: Config, vs) -> _Lexical:
         hit = _cache.get(where)
         if hit and hit.key == key:
             return hit
-        got = vs.get(include=["documents", "metadatas"])
-        texts, metas = got["documents"], got["metadatas"]
+        texts, metas = [], []
+        for offset in range(0, key[1], PAGE):  # one get() of a large store exceeds SQLite's variable limit
+            got = vs._collection.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
+            texts += got["documents"]
+            metas += got["metadatas"]
         bm25 = bm25s.BM25()
         if texts:
             bm25.index(_tokenize([f"{m.get('title', '')}\n{t}" for t, m in zip(texts, metas)]), show_progress=False)
@@ -107,19 +111,30 @@ def fused(cfg: Config, case: str, as_of: str | None = None, vs=None) -> list[tup
         for rank, doc in enumerate(dict.fromkeys(ranked_docs)):
             scores[doc] = scores.get(doc, 0.0) + weight / (RRF_K + rank + 1)
 
-    vectors = models.load_embedder(cfg).embed_documents([q for q, _ in qs])
+    embedder = models.load_embedder(cfg)
+    vectors = [embedder.embed_query(case)] + [_phrase_vector(embedder, q) for q, _ in qs[1:]]
     dense = vs._collection.query(query_embeddings=vectors, n_results=min(DENSE_CHUNKS, len(lex.texts)),
                                  where=index.as_of_filter(as_of), include=["metadatas"])
-    mask = np.array([_visible(m, as_of) for m in lex.metas], dtype=np.float32)
-    n = min(LEXICAL_CHUNKS, int(mask.sum()))
+    mask = np.array([_visible(m, as_of) for m in lex.metas], dtype=np.float32) if as_of else None
+    n = min(LEXICAL_CHUNKS, len(lex.texts) if mask is None else int(mask.sum()))
     if n:
         hits, _ = lex.bm25.retrieve(_tokenize([q for q, _ in qs]), k=n, show_progress=False,
                                     weight_mask=mask, n_threads=1)
     for i, (_, weight) in enumerate(qs):
         add([m["doc_id"] for m in dense["metadatas"][i]], weight)
         if n:
-            add([lex.metas[j]["doc_id"] for j in hits[i] if mask[j]], weight)
+            add([lex.metas[j]["doc_id"] for j in hits[i] if mask is None or mask[j]], weight)
     return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+_phrases: dict[str, list[float]] = {}
+
+
+def _phrase_vector(embedder, phrase: str) -> list[float]:
+    """The problem queries are a fixed vocabulary: each is embedded once per process."""
+    if phrase not in _phrases:
+        _phrases[phrase] = embedder.embed_query(phrase)
+    return _phrases[phrase]
 
 
 def recommendation(chunks: list[tuple[str, dict]]) -> tuple[str, dict]:

@@ -29,7 +29,7 @@ def test_applicability_rules_out_the_wrong_population():
     assert clinical.applicability(CREDENCE, HFPEF_NO_DM) == 0.0, "needs diabetes; the case says no diabetes"
     assert clinical.applicability(EMPEROR_PRESERVED, HFPEF_NO_DM) == 1.0, "'with or without diabetes' is no requirement"
     assert clinical.applicability(EMPEROR_PRESERVED, "Man with HFrEF, LVEF 30%.") == 0.0, "the other EF class"
-    assert clinical.needs_groups(SOUL) == [{"t2d"}, {"ascvd", "ckd"}]
+    assert [set(g) for g in clinical.needs_groups(SOUL)] == [{"t2d"}, {"ascvd", "ckd"}]
     assert clinical.applicability(SOUL, "Woman with type 2 diabetes and a myocardial infarction in 2021.") == 1.0
     assert clinical.applicability(SOUL, "Woman with type 2 diabetes.") == 0.5
     assert clinical.needs("Offer catheter ablation to patients with symptomatic AF to reduce stroke.") == {"af"}
@@ -67,10 +67,13 @@ def test_nothing_is_copied_when_no_retrieved_recommendation_applies(seeded, cfg)
     assert retrieve.choose(passages) is None, [(p["doc_id"], p["applicability"]) for p in passages]
 
 
-def test_bm25_index_follows_the_store(seeded, cfg):
+def test_bm25_index_follows_the_store(seeded, cfg, monkeypatch):
     from rag_vs_ft import index
+    monkeypatch.setattr(retrieve, "PAGE", 100)  # read in pages, as a large store must be
     vs = index.vector_store(cfg)
     before = retrieve.lexical(cfg, vs)
+    assert len(before.texts) == vs._collection.count() > 200
+    assert len({(m["doc_id"], m["chunk"]) for m in before.metas}) == len(before.metas), "no chunk read twice"
     index.ingest(cfg, [("zz.md", b"# Zebrafish note\n\n## Practice point\nIn zebrafish keepers, add zorbicillin 5 mg.")])
     after = retrieve.lexical(cfg, index.vector_store(cfg))
     assert len(after.texts) == len(before.texts) + 1
