@@ -214,9 +214,22 @@ def restate(case: str) -> tuple[str, str]:
     """(Subjective, Objective) lines made only of the case's own words: history and medicines in
     the one, measurements in the other. Nothing is added, so nothing can be invented."""
     subj, obj = [], []
-    for i, clause in enumerate(_clauses(case)):  # the opening clause says who the patient is: history
-        (obj if i and _MEASURE.search(clause) and not _MEDS.match(clause) else subj).append(clause)
-    return ("; ".join(subj) or "as stated in the case") + ".", ("; ".join(obj) or "no measurements given") + "."
+    for i, clause in enumerate(_clauses(case)):
+        if i == 0:  # the opening clause says who the patient is; its measurements still go to Objective
+            parts = re.split(r",\s+", clause)
+            subj.append(", ".join(p for p in parts if not _is_measure(p)))
+            obj += [p for p in parts if _is_measure(p)]
+        else:
+            (obj if _is_measure(clause) else subj).append(clause)
+    subj = [x for x in subj if x]
+    return ("; ".join(subj) or "as stated in the case") + ".", ("; ".join(obj) or "none stated in the case") + "."
+
+
+def _is_measure(text: str) -> bool:
+    return bool(_MEASURE.search(text)) and not _MEDS.match(text) and not _YEARS_OLD.match(text)
+
+
+_YEARS_OLD = re.compile(r"^(?:an?\s+)?\d+[- ]year[- ]old\b", re.I)
 
 
 _MEDS = re.compile(r"^(?:takes|taking|on|current (?:medicines|medications)|medications?|treated with)\b:?\s*(.+)$",

@@ -351,19 +351,6 @@ def retrieve(cfg: Config, query: str, k: int | None = None, as_of: str | None = 
     return out[:k]
 
 
-SUMMARY_SECTIONS = ("practice point", "key point", "bottom line", "recommendation", "conclusion")
-
-
-def summary_chunk(vs, doc_id: str) -> tuple[dict, str] | None:
-    """(metadata, text) of a document's practice point or conclusion section, if it has one."""
-    got = vs.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
-    for wanted in SUMMARY_SECTIONS:
-        for text, meta in sorted(zip(got["documents"], got["metadatas"]), key=lambda x: x[1]["chunk"]):
-            if meta.get("section", "").lower().startswith(wanted):
-                return meta, text
-    return None
-
-
 def chunks_of(cfg: Config, doc_id: str) -> list[dict]:
     got = vector_store(cfg).get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
     rows = [{"text": t, **m} for t, m in zip(got["documents"], got["metadatas"])]

@@ -48,9 +48,11 @@ def support(sentence: str, passage: str) -> float:
 
 
 def check(text: str, passages: list[str]) -> list[dict]:
-    """For each recommendation sentence: the best passage (1-based), its score, supported or not."""
+    """For each recommendation sentence of the Plan (the whole text if it has no Plan): the best
+    passage (1-based), its score, supported or not."""
     rows = []
-    for s in sentences(text):
+    plan = re.split(r"^Plan:", text, maxsplit=1, flags=re.M)
+    for s in sentences(plan[-1]):
         if not is_recommendation(s):
             continue
         scores = [support(s, p) for p in passages]

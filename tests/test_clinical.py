@@ -37,8 +37,8 @@ def test_applicability_rules_out_the_wrong_population():
 
 def test_subjective_and_objective_restate_only_the_case():
     s, o = clinical.restate(HFPEF_NO_DM)
-    assert s == "79-year-old man with HFpEF, LVEF 58%, BMI 33, no diabetes; Takes furosemide 40 mg daily."
-    assert o == "NT-proBNP 980 pg/mL, eGFR 65."
+    assert s == "79-year-old man with HFpEF, no diabetes; Takes furosemide 40 mg daily."
+    assert o == "LVEF 58%; BMI 33; NT-proBNP 980 pg/mL, eGFR 65."
     assert clinical.medicines(HFPEF_NO_DM) == "furosemide 40 mg daily"
 
 
@@ -78,3 +78,10 @@ def test_bm25_index_follows_the_store(seeded, cfg, monkeypatch):
     after = retrieve.lexical(cfg, index.vector_store(cfg))
     assert len(after.texts) == len(before.texts) + 1
     assert retrieve.fused(cfg, "zebrafish zorbicillin")[0][0] == "zz"
+
+
+def test_only_the_plan_is_checked_for_supported_recommendations():
+    from rag_vs_ft import support
+    report = "Subjective: given aspirin by her GP.\nObjective: none stated in the case.\nPlan: add dapagliflozin 10 mg [1]."
+    rows = support.check(report, ["Add dapagliflozin 10 mg once daily."])
+    assert [r["sentence"] for r in rows] == ["add dapagliflozin 10 mg [1]."] and rows[0]["supported"]
