@@ -78,7 +78,7 @@ st.altair_chart(alt.Chart(split).mark_bar().encode(x=alt.X("key_fact_recall:Q", 
 st.subheader("Drill down")
 ids = list(dict.fromkeys(per["case"]))
 pick = st.selectbox("Case", ids)
-case = next(c for c in evaluate.load_cases(cfg, result.get("case_set", "heldout")) if c["id"] == pick)
+case = next(c for c in cases.load(cfg, result.get("case_set", "heldout")) if c["id"] == pick)
 st.text(case["case"])
 cols = st.columns(len(result["modes"]))
 for col, mode in zip(cols, result["modes"]):

@@ -28,6 +28,12 @@ def load_heldout(cfg: Config) -> list[dict]:
     return json.loads(heldout_path(cfg).read_text())["cases"]
 
 
+def load(cfg: Config, which: str = "heldout") -> list[dict]:
+    """`heldout` (reported) or `dev` (the development set, for choosing designs and thresholds)."""
+    return load_heldout(cfg) if which == "heldout" else \
+        json.loads((cfg.corpus_dir / "cases" / "dev.json").read_text())["cases"]
+
+
 def data_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

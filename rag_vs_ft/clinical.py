@@ -161,7 +161,7 @@ def needs_groups(recommendation: str) -> tuple[frozenset[str], ...]:
 
 def needs(recommendation: str) -> set[str]:
     """Every condition the recommendation's population names as required or as an alternative."""
-    return set().union(*needs_groups(recommendation)) if needs_groups(recommendation) else set()
+    return set().union(*needs_groups(recommendation))
 
 
 def excludes(recommendation: str) -> set[str]:

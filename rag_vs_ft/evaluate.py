@@ -172,19 +172,12 @@ def _code_hash() -> str:
     return hashlib.sha256(b"".join((here / f).read_bytes() for f in files)).hexdigest()[:16]
 
 
-def load_cases(cfg, which: str = "heldout") -> list[dict]:
-    """`heldout` (reported) or `dev` (for choosing designs and thresholds)."""
-    if which == "dev":
-        return json.loads((cfg.corpus_dir / "cases" / "dev.json").read_text())["cases"]
-    return cases.load_heldout(cfg)
-
-
 def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter: str = "finetuned",
         progress=None, reporter=None, which: str = "heldout") -> dict:
     """Generate (or reuse) every report and score it; returns the JSON the CLI prints."""
     from . import finetune, generate, index, models, retrieve
     reporter = reporter or generate.Reporter(cfg, adapter)
-    heldout = load_cases(cfg, which)[: limit or None]
+    heldout = cases.load(cfg, which)[: limit or None]
     training_reports = [c["report"] for c in cases.load_training(cfg)["cases"]]
     adapter_of = lambda m: reporter.adapter_for("rag" if m == ORACLE else m, adapter)
     weights = {m: models.file_sha256(finetune.adapter_dir(cfg, adapter_of(m)) / "adapter_model.safetensors")

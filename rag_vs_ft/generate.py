@@ -155,7 +155,7 @@ class Reporter:
                                          max_new_tokens, gen, self.cfg.openai_api_key)
             return
         path = self._path(name) if name else None
-        if name:
+        if name and self.model is not None:  # peft loads an adapter once; llama.cpp opens it by path
             self._load(name)
         with self._lock:
             if self.model is None:

@@ -96,12 +96,13 @@ def _visible(meta: dict, as_of: str | None) -> bool:
     return as_of is None or 0 < meta.get("published_int", 0) <= int(as_of.replace("-", ""))
 
 
-def fused(cfg: Config, case: str, as_of: str | None = None, vs=None) -> list[tuple[str, float]]:
+def fused(cfg: Config, case: str, as_of: str | None = None, vs=None, lex: _Lexical | None = None
+          ) -> list[tuple[str, float]]:
     """(doc_id, fused score) for every document either retriever found, best first."""
     import numpy as np
     from . import models
     vs = vs or index.vector_store(cfg)
-    lex = lexical(cfg, vs)
+    lex = lex or lexical(cfg, vs)
     if not lex.texts:
         return []
     qs = queries(case)
@@ -164,17 +165,17 @@ def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = N
     lex = lexical(cfg, vs)
     docs = lex.by_doc()
     pool = []
-    for rank, (doc_id, score) in enumerate(fused(cfg, case, as_of, vs)[:POOL]):
-        pool.append(_passage(doc_id, [(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, score, rank))
+    primary = (clinical.problems(case) or [None])[0]
+    for rank, (doc_id, score) in enumerate(fused(cfg, case, as_of, vs, lex)[:POOL]):
+        pool.append(_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, score, rank))
     pool.sort(key=lambda p: (p["applicability"] < APPLIES, not p["primary"], p["_rank"]))
     return [{k: v for k, v in p.items() if k != "_rank"} for p in pool[:k]]
 
 
-def _passage(doc_id: str, chunks: list[tuple[str, dict]], case: str, score: float, rank) -> dict:
+def _passage(chunks: list[tuple[str, dict]], case: str, primary: str | None, score: float, rank: int) -> dict:
     """A document as the report sees it: its recommendation, and how well that fits the patient."""
     text, meta = recommendation(chunks)
-    primary = (clinical.problems(case) or [None])[0]
-    return {"doc_id": doc_id, "title": meta["title"], "source": meta["source"], "published": meta["published"],
+    return {"doc_id": meta["doc_id"], "title": meta["title"], "source": meta["source"], "published": meta["published"],
             "section": meta.get("section", ""), "passage": text, "text": text, "score": round(score, 5),
             "applicability": round(clinical.applicability(text, case), 2),
             "primary": bool(primary) and primary in clinical.needs(text), "flagged": bool(meta.get("flagged")),
@@ -186,10 +187,11 @@ def documents(cfg: Config, doc_ids: list[str], case: str, vs=None) -> list[dict]
     vs = vs or index.vector_store(cfg)
     lex = lexical(cfg, vs)
     docs = lex.by_doc()
+    primary = (clinical.problems(case) or [None])[0]
     out = []
     for doc_id in doc_ids:
         if doc_id in docs:
-            out.append(_passage(doc_id, [(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, 0.0, 0))
+            out.append(_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, 0.0, 0))
     return [{k: v for k, v in p.items() if k != "_rank"} for p in out]
 
 

@@ -89,8 +89,7 @@ def test_every_incoming_document_changes_some_answer():
 
 
 def test_development_set_is_separate_from_the_held_out_cases_and_traceable():
-    from rag_vs_ft import evaluate
-    dev = evaluate.load_cases(CFG, "dev")
+    dev = cases.load(CFG, "dev")
     assert len(dev) >= 20 and len({c["id"] for c in dev}) == len(dev)
     assert not {c["id"] for c in dev} & {c["id"] for c in HELDOUT}
     held = {c["case"] for c in HELDOUT} | {c["case"] for c in TRAIN["cases"]}
