@@ -10,9 +10,12 @@ is saved with a manifest: base model hash, data hash and cutoff, settings, the w
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,9 +46,42 @@ class TrainSettings:
     seed: int = 1234
 
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_name(name: str) -> str:
+    """An adapter's name becomes a folder name: letters, digits, '.', '_' and '-' only, never a path."""
+    if not NAME.fullmatch(name or "") or ".." in name:
+        raise UserError(f"adapter name {name!r}: use 1-64 letters, digits, '.', '_' or '-' "
+                        "(no spaces, '/' or '..')")
+    return name
+
+
+@contextlib.contextmanager
+def training_slot(cfg: Config, name: str):
+    """One training at a time, across app sessions and the CLI: each needs ~7 GB and every core."""
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(cfg.data_dir / "training.lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise UserError(f"training {f.read().strip() or 'another adapter'!r} is still running: one "
+                            "training at a time (each needs ~7 GB and every core); wait for it to finish "
+                            "or cancel it") from None
+        f.seek(0)
+        f.truncate()
+        f.write(name)
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def adapter_dir(cfg: Config, name: str) -> Path:
     """A user's adapter in the data dir, or a shipped one from the repo."""
-    own = cfg.adapters_dir / name
+    own = cfg.adapters_dir / check_name(name)
     return own if (own / "manifest.json").is_file() else SHIPPED / name
 
 
@@ -212,6 +248,7 @@ def finetune(cfg: Config, name: str, ts: TrainSettings, data_file: Path | None =
              ship=False, progress=None, reader=False) -> dict:
     """Train the closed-book adapter on the shipped case -> report set (or another file), or with
     `reader` the open-book reader adapter on the same cases with research passages."""
+    check_name(name)
     data_file = Path(data_file or cases.train_path(cfg))
     if not data_file.is_file():
         raise UserError(f"training data not found: {data_file}")
@@ -219,12 +256,13 @@ def finetune(cfg: Config, name: str, ts: TrainSettings, data_file: Path | None =
     if (out / "manifest.json").exists() and not overwrite:
         raise UserError(f"adapter {name!r} exists at {out}; pick another --name or pass --overwrite")
     data = cases.load_training(cfg, data_file)
-    if reader:
-        from .reader import reader_examples
-        tr, va = reader_examples(cfg, data, ts.seed)
-        return train(cfg, out, tr, va, ts, data_file, data["cutoff"], progress, kind="reader")
-    tr, va = cases.split(data)
-    return train(cfg, out, report_examples(tr), report_examples(va), ts, data_file, data["cutoff"], progress)
+    with training_slot(cfg, name):
+        if reader:
+            from .reader import reader_examples
+            tr, va = reader_examples(cfg, data, ts.seed)
+            return train(cfg, out, tr, va, ts, data_file, data["cutoff"], progress, kind="reader")
+        tr, va = cases.split(data)
+        return train(cfg, out, report_examples(tr), report_examples(va), ts, data_file, data["cutoff"], progress)
 
 
 def continue_on_documents(cfg: Config, adapter: str, files: list[Path], out: Path, epochs: float = 6,
@@ -239,8 +277,9 @@ def continue_on_documents(cfg: Config, adapter: str, files: list[Path], out: Pat
     examples = [(None, t) for t in texts]
     ts = TrainSettings(epochs=epochs, lr=5e-4, eval_every=4, early_stopping=0, batch=4, max_len=256)
     data = cases.train_path(cfg)
-    return train(cfg, out, examples, examples[-2:], ts, data, cases.load_training(cfg)["cutoff"], progress,
-                 kind="continued", start_from=adapter_dir(cfg, adapter))
+    with training_slot(cfg, out.name):
+        return train(cfg, out, examples, examples[-2:], ts, data, cases.load_training(cfg)["cutoff"], progress,
+                     kind="continued", start_from=adapter_dir(cfg, adapter))
 
 
 # ---------------------------------------------------------------- background runs (the app's way)
@@ -249,9 +288,11 @@ def start(cfg: Config, name: str, ts: TrainSettings, reader: bool = False) -> Pa
     """Train in a separate process so the UI stays responsive; returns the run folder to poll."""
     import subprocess
     import sys
-    out = cfg.adapters_dir / name
+    out = cfg.adapters_dir / check_name(name)
     if (out / "manifest.json").exists() or (SHIPPED / name).exists():
         raise UserError(f"an adapter named {name!r} exists; pick another name")
+    with training_slot(cfg, name):  # refuse now, not in the background process's log
+        pass
     out.mkdir(parents=True, exist_ok=True)
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in asdict(ts).items() if k != "early_stopping"]
     flags += ["--no-early-stopping"] if not ts.early_stopping else [f"--early-stopping={ts.early_stopping}"]

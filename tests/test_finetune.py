@@ -88,3 +88,29 @@ def test_cancel_stops_training(cfg):
     ts = finetune.TrainSettings(limit=8, epochs=2, batch=2, eval_every=100, rank=4, alpha=8, max_len=192)
     m = finetune.finetune(cfg, "stop", ts, progress=cancel_at_first_step)
     assert m["status"] == "cancelled" and m["steps"] == 2  # seen at the end of the step after
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "", "has space", "x" * 65, "-dash-first"])
+def test_adapter_names_are_folder_names(cfg, name):
+    from rag_vs_ft.errors import UserError
+    for call in (lambda: finetune.start(cfg, name, finetune.TrainSettings(limit=4)),
+                 lambda: finetune.finetune(cfg, name, finetune.TrainSettings(limit=4)),
+                 lambda: finetune.adapter_dir(cfg, name)):
+        with pytest.raises(UserError, match="adapter name"):
+            call()
+    assert not (cfg.data_dir / "escape").exists() and not cfg.adapters_dir.exists()
+
+
+def test_one_training_at_a_time(cfg):
+    """A second training, from the app or the command line, is refused with a clear message while
+    one runs (each takes ~7 GB and every core); the slot is free again afterwards."""
+    from rag_vs_ft.errors import UserError
+    ts = finetune.TrainSettings(limit=4)
+    with finetune.training_slot(cfg, "first"):
+        with pytest.raises(UserError, match="training 'first' is still running"):
+            finetune.start(cfg, "second", ts)
+        with pytest.raises(UserError, match="one training at a time"):
+            finetune.finetune(cfg, "third", ts)
+    assert not (cfg.adapters_dir / "second").exists()
+    with finetune.training_slot(cfg, "later"):
+        pass
