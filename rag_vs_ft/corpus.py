@@ -86,9 +86,14 @@ def check(name: str, data: bytes, cfg: Config) -> str:
         raise UserError(f"{name}: unsupported file type (use {', '.join(sorted(set(SUPPORTED.values())))})")
     if not data or not data.strip():
         raise UserError(f"{name}: the file is empty")
-    if len(data) > cfg.max_upload_mb * 1024 * 1024:
-        raise UserError(f"{name}: {_size(len(data))} is over the {cfg.max_upload_mb:g} MB limit")
+    check_size(name, len(data), cfg)
     return kind
+
+
+def check_size(name: str, size: int, cfg: Config) -> None:
+    """Refuse a file over the limit before its bytes are copied anywhere."""
+    if size > cfg.max_upload_mb * 1024 * 1024:
+        raise UserError(f"{name}: {_size(size)} is over the {cfg.max_upload_mb:g} MB limit")
 
 
 def _size(n: int) -> str:
@@ -206,8 +211,8 @@ def _read_html(text: str, name: str) -> tuple[dict, list]:
     return {"title": title}, _markdown_parts(body)
 
 
-def read(name: str, data: bytes, cfg: Config, today: dt.date | None = None, given_date: str | None = None
-         ) -> Parsed:
+def read(name: str, data: bytes, cfg: Config, today: dt.date | None = None, given_date: str | None = None,
+         doc_id: str | None = None) -> Parsed:
     """Validate and read one file. Raises UserError with a reason a person can act on.
     The publication date comes from the document (front matter, PDF or Word metadata, its text),
     else `given_date` (asked for at upload); else it stays unknown ("") and never counts as newest."""
@@ -238,8 +243,8 @@ def read(name: str, data: bytes, cfg: Config, today: dt.date | None = None, give
     title = str(meta.get("title") or "").strip() or _first_heading(parts) or _first_line(parts) or Path(name).stem
     topics = meta.get("topics") or []
     flags = instructions("\n".join(t for _, _, t in parts))
-    return Parsed(flags=flags, 
-        doc_id=doc_id_for(name), file_name=name, title=title[:200],
+    return Parsed(flags=flags,
+        doc_id=doc_id or doc_id_for(name), file_name=name, title=title[:200],
         source=str(meta.get("source") or "").strip()[:200] or f"uploaded {kind} file",
         published=published or "", published_from=meta.get("published_from", "") if published else "unknown",
         sha256=hashlib.sha256(data).hexdigest(), parts=parts,

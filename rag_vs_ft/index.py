@@ -146,11 +146,26 @@ def _index(chunks, rm, vs, cleanup="incremental"):
     return index(chunks, rm, vs, cleanup=cleanup, source_id_key="doc_id", key_encoder="sha256")
 
 
+def _doc_id(cat: dict, name: str) -> str:
+    """The id a file name already has, else a slug of it that no other file holds: "Notes (1).txt"
+    and "notes-1.md" reduce to the same slug and must not replace each other."""
+    file_name = corpus.safe_name(name)
+    if own := next((d["id"] for d in cat["documents"].values() if d["file_name"] == file_name), None):
+        return own
+    base = doc_id = corpus.doc_id_for(name)
+    n = 1
+    while doc_id in cat["documents"]:
+        n += 1
+        doc_id = f"{base}-{n}"
+    return doc_id
+
+
 def _ingest_one(cfg, cat, rm, vs, name: str, data: bytes, result: IngestResult, given_date=None) -> None:
-    old = cat["documents"].get(corpus.doc_id_for(name))
+    doc_id = _doc_id(cat, name)
+    old = cat["documents"].get(doc_id)
     if not given_date and old and old.get("published_from") == "given at upload":
         given_date = old["published"]  # a date the user gave once is kept when the file is re-read
-    parsed = corpus.read(name, data, cfg, given_date=given_date)
+    parsed = corpus.read(name, data, cfg, given_date=given_date, doc_id=doc_id)
     twin = next((d for d in cat["documents"].values()
                  if d["sha256"] == parsed.sha256 and d["id"] != parsed.doc_id), None)
     if twin:  # the same bytes under another name would index the same text twice
@@ -219,7 +234,7 @@ def ingest(cfg: Config, items: Iterable[tuple[str, bytes | Path]], progress: Pro
                     if not data.is_file():
                         raise UserError(f"{name}: no such file")
                     data = data.read_bytes()
-                for key in (corpus.doc_id_for(name), hashlib.sha256(data).hexdigest()):
+                for key in (corpus.safe_name(name), hashlib.sha256(data).hexdigest()):
                     if key in seen:
                         raise UserError(f"{corpus.safe_name(name)}: same document as {seen[key]} in this "
                                         "upload; ingested once")

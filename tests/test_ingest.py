@@ -625,3 +625,17 @@ def test_running_app_sees_documents_ingested_by_the_cli(cfg, tmp_path):
     assert index.count(cfg) == 2
     hits = index.retrieve(cfg, "zebrafish heart regeneration", k=2)
     assert [d.metadata["doc_id"] for d, _ in hits][0] == "cli"
+
+
+def test_file_names_with_the_same_slug_do_not_replace_each_other(cfg):
+    """"Notes (1).md" and "notes-1.md" reduce to the same id; both are kept, and re-uploading either
+    replaces only its own chunks."""
+    ingest(cfg, ("Notes (1).md", md("First", sections(2, "first"), published="2021-01-01")))
+    ingest(cfg, ("notes-1.md", md("Second", sections(3, "second"), published="2022-01-01")))
+    docs = {d["file_name"]: d for d in index.documents(cfg)}
+    assert {n: d["id"] for n, d in docs.items()} == {"Notes (1).md": "notes-1", "notes-1.md": "notes-1-2"}
+    assert_consistent(cfg, 5)
+    ingest(cfg, ("notes-1.md", md("Second", sections(1, "changed"), published="2022-01-01")))
+    assert {d["id"]: d["chunks"] for d in index.documents(cfg)} == {"notes-1": 2, "notes-1-2": 1}
+    assert_consistent(cfg, 3)
+    assert all("first" in c["text"].lower() for c in chunks(cfg, "notes-1"))
