@@ -17,7 +17,8 @@ prepare: $(STAMP)
 	$(PY) -m rag_vs_ft prepare
 
 run: prepare llamacpp
-	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
+	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
+	  --server.maxUploadSize $$($(PY) -c "from rag_vs_ft import config; print(config.load().upload_limit_mb)")
 
 # Debian's chromium for the real-browser test; never a browser download of its own.
 browser:

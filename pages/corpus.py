@@ -6,12 +6,14 @@ import streamlit as st
 
 import ui
 from rag_vs_ft import corpus, index
+from rag_vs_ft.errors import UserError
 
 cfg = ui.page_header("Research corpus")
 
 with st.form("upload", clear_on_submit=True):
     files = st.file_uploader("Upload new research", accept_multiple_files=True,
                              type=[ext.lstrip(".") for ext in corpus.SUPPORTED],
+                             max_upload_size=cfg.upload_limit_mb,  # the browser refuses bigger files
                              help=f"PDF, TXT, Markdown, Word or HTML; at most {cfg.max_upload_mb:g} MB each. "
                                   "Re-uploading a file with the same name replaces its old version.")
     given = st.date_input("Publication date, for files that state none", None,
@@ -26,8 +28,15 @@ if submitted and files:
             bar.progress(done / max(total, 1), text=f"{done}/{total}")
             if done < total:
                 st.text(f"reading {what}")
-        result = index.ingest(cfg, [(f.name, f.getvalue()) for f in files], progress,
-                              given_date=given.isoformat() if given else None)
+        refused = {}
+        for f in files:  # by size first: an oversized file is never copied into memory
+            try:
+                corpus.check_size(f.name, f.size, cfg)
+            except UserError as e:
+                refused[f.file_id] = {"file": f.name, "error": str(e)}
+        result = index.ingest(cfg, [(f.name, f.getvalue()) for f in files if f.file_id not in refused],
+                              progress, given_date=given.isoformat() if given else None)
+        result.errors += list(refused.values())
         state = "error" if result.errors else "complete"
         status.update(label=f"Added {result.added}, updated {result.updated}, skipped {result.skipped}, "
                             f"deleted {result.deleted} chunks", state=state, expanded=bool(result.errors))

@@ -2,6 +2,7 @@
 variables (RAG_VS_FT_*) and by CLI flags. Nothing else reads os.environ for settings."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -56,6 +57,9 @@ class Config:
     def adapters_dir(self) -> Path: return self.data_dir / "adapters"
     @property
     def eval_dir(self) -> Path: return self.data_dir / "eval"
+    @property
+    def upload_limit_mb(self) -> int:  # Streamlit's server.maxUploadSize and the uploader's: whole MB
+        return max(1, math.ceil(self.max_upload_mb))
 
 
 _ENV = {  # environment variable -> field

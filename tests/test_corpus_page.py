@@ -147,3 +147,25 @@ def test_uploaded_text_is_shown_as_data(cfg):
     for shown in rendered_as_markdown(at):
         for payload in ("evil.example", "<script", "onerror", "javascript:", "<b>", "Click for the cure"):
             assert payload not in shown, shown
+
+
+def test_upload_limit_is_the_servers_and_the_uploaders(data_dir, tmp_path, monkeypatch):
+    """Streamlit refuses bigger files before their bytes arrive: server.maxUploadSize and the uploader's
+    own limit equal the configured one; a file over it is refused by size, the others are ingested."""
+    import tomllib
+    from pathlib import Path
+    toml = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text())
+    assert toml["server"]["maxUploadSize"] == config.Config().upload_limit_mb == 20
+    (tmp_path / "seed" / "research").mkdir(parents=True)
+    monkeypatch.setenv("RAG_VS_FT_CORPUS", str(tmp_path / "seed"))
+    monkeypatch.setenv("RAG_VS_FT_MAX_UPLOAD_MB", "0.001")  # about 1 KB
+    at = open_page()
+    assert at.file_uploader[0].proto.max_upload_size_mb == 1  # whole megabytes, rounded up
+    at.file_uploader[0].set_value([("big.txt", b"salt " * 400, "text/plain"),
+                                   ("small.txt", b"A short note on salt.", "text/plain")])
+    [b for b in at.button if b.label == "Ingest"][0].click().run()
+    assert not at.exception, at.exception
+    errors = at.dataframe[0].value
+    assert list(errors["file"]) == ["big.txt"]
+    assert errors["error"][0] == "big.txt: 2 KB is over the 0.001 MB limit"
+    assert [d["id"] for d in index.documents(config.load())] == ["small"]
