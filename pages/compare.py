@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from rag_vs_ft import cases, finetune, generate, retrieve, support
+from rag_vs_ft import cases, deid, finetune, generate, retrieve, support
 from rag_vs_ft.errors import UserError
 
 cfg = ui.page_header("Fine-tuned or RAG? Reports side by side")
@@ -48,6 +48,14 @@ if not st.button("Write reports", type="primary", disabled=not case.strip()):
     st.caption("Same base model and greedy decoding in every column: the difference is the method.")
     st.stop()
 
+with st.spinner("Removing patient identifiers…"):
+    scrubbed = deid.scrub(case)  # before the case reaches a prompt, a cache, a log or the history
+case = scrubbed.text
+if scrubbed.count:
+    kinds = sorted({deid.LABELS[kind] for kind, _ in scrubbed.found})
+    st.info(f"De-identified before any model saw it: {scrubbed.message()} ({', '.join(kinds)}).", icon="🔒")
+    with st.expander("The case as the models saw it"):
+        st.text(case)
 reporter = ui.reporter(str(cfg.data_dir))
 LABELS = {"finetuned": "Fine-tuned (closed book)", "rag": "RAG (open book)", "base": "Base model",
           "hybrid": "Fine-tuned + RAG"}

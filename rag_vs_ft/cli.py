@@ -168,14 +168,18 @@ cmd_finetune.configure = _finetune_flags
 def cmd_report(args, cfg) -> int:
     from pathlib import Path
     from . import generate
-    case = args.case if args.case is not None else _read_case(Path(args.case_file))
+    from . import deid
+    scrubbed = deid.scrub(args.case if args.case is not None else _read_case(Path(args.case_file)))
+    case = scrubbed.text  # identifiers never reach a prompt, a cache or this output
+    if scrubbed.count:
+        print(f"de-identified: {scrubbed.message()}", file=sys.stderr)
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     if bad := [m for m in modes if m not in generate.MODES]:
         raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join(generate.MODES)}")
     if args.as_of:
         _check_date(args.as_of)
     reporter = generate.Reporter(cfg, args.adapter)
-    out = {"case": case, "modes": {}}
+    out = {"case": case, "identifiers_removed": scrubbed.count, "modes": {}}
     for mode in modes:
         if not args.json:
             print(f"== {mode} ({reporter.model_name(mode)})", flush=True)

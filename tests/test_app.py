@@ -76,3 +76,16 @@ def _rows(arrow) -> list[dict]:
     """The rows a chart draws (Arrow IPC bytes in the message)."""
     import pyarrow as pa
     return pa.ipc.open_stream(arrow.data).read_all().to_pylist() if arrow.data else []
+
+
+def test_compare_removes_identifiers_before_any_model_sees_them(app):
+    at = app.run()
+    at.text_area[0].input("Mr. John Smith (MRN 4839201), 64-year-old man with atrial fibrillation, "
+                          "CHA2DS2-VASc 3, on no anticoagulant.").run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert [i.value for i in at.info if "De-identified" in i.value] == [
+        "De-identified before any model saw it: 2 identifiers removed ([ID], [NAME])."]
+    shown = [t.value for t in at.text] + [m.value for m in at.markdown] + [c.value for c in at.caption]
+    assert "Mr. [NAME] (MRN [ID]), 64-year-old man" in " ".join(shown)
+    assert not any("Smith" in v or "4839201" in v for v in shown)
