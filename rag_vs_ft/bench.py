@@ -221,6 +221,64 @@ def first_report_s(cfg: Config) -> float:
     return round(time.perf_counter() - t, 2)
 
 
+def soak(cfg: Config, sessions: int = 8, reports: int = 2, reporter=None) -> dict:
+    """A room full of visitors: `sessions` threads each write `reports` reports (fine-tuned and RAG in
+    turn, different cases) through one shared Reporter, as the app's sessions do, while another session
+    ingests and deletes documents. Latency is what a visitor waits, queueing included. Afterwards the
+    store, the record manager and the catalog must agree."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from . import cases, generate
+    reporter = reporter or generate.Reporter(cfg)
+    pool = [c["case"] for c in cases.load(cfg, "dev")]
+    done, errors, waits, cycles = threading.Event(), [], [], [0]
+
+    def visitor(i: int) -> list[dict]:
+        out = []
+        for j in range(reports):
+            mode, case = ("finetuned", "rag")[(i + j) % 2], pool[(i * reports + j) % len(pool)]
+            r, t = generate.Report(mode, ""), time.perf_counter()
+            try:
+                for _ in reporter.stream(case, mode, out=r):
+                    pass
+                waits.append(time.perf_counter() - t)
+                out.append({"session": i, "mode": mode, "case": case, "text": r.text})
+            except Exception as e:  # counted and reported: a soak must not stop at the first failure
+                errors.append(f"session {i}: {type(e).__name__}: {e}")
+        return out
+
+    def curator() -> None:
+        rng = random.Random(1)
+        while not done.is_set():
+            try:
+                r = index.ingest(cfg, [(f"soak-{cycles[0]}.md", f"# Soak {cycles[0]}\n\n{_text(rng, 200)}".encode())])
+                errors.extend(f"curator: {e['error']}" for e in r.errors)
+                for d in r.documents:
+                    index.remove(cfg, d["id"])
+                cycles[0] += 1
+            except Exception as e:
+                errors.append(f"curator: {type(e).__name__}: {e}")
+                return
+
+    t0 = time.perf_counter()
+    side = threading.Thread(target=curator)
+    side.start()
+    with ThreadPoolExecutor(sessions) as ex:
+        written = [r for rs in ex.map(visitor, range(sessions)) for r in rs]
+    done.set()
+    side.join()
+    with index.write_lock(cfg):
+        fixed = index.reconcile(cfg)
+    docs = index.documents(cfg)
+    consistent = (not fixed["orphans"] and not fixed["missing"] and not fixed["redone"]
+                  and index.count(cfg) == sum(d["chunks"] for d in docs))
+    q = statistics.quantiles(waits, n=20) if len(waits) > 1 else waits * 19
+    return {"sessions": sessions, "reports": len(written), "expected": sessions * reports, "errors": errors,
+            "ingest_delete_cycles": cycles[0], "consistent": consistent, "wall_s": round(time.perf_counter() - t0, 1),
+            "p50_s": round(statistics.median(waits), 2) if waits else None, "p95_s": round(q[18], 2) if waits else None,
+            "written": written}
+
+
 def run(cfg: Config, quick: bool = False, progress=print) -> dict:
     sizes = [1000, 5000] if quick else [1000, 10000, 50000]
     out = {"backend": None, "generation_tok_s": {}, "ttft_s": {}, "transformers_tok_s": None,
@@ -256,6 +314,9 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
             out["hybrid_retrieval_ms"][str(size)] = hybrid_ms(bcfg, 30 if quick else 100)
         progress("BM25: bm25s against rank_bm25 (if installed) at the largest size…")
         out["lexical_ms"] = lexical_choice(bcfg, 20 if quick else 60)
+        progress("soak: 8 sessions writing reports while another ingests and deletes…")
+        soaked = soak(replace(bcfg, max_new_tokens=tokens), 8, 1 if quick else 3)
+        out["soak"] = {k: v for k, v in soaked.items() if k != "written"}
         progress("fine-tuning steps, in a fresh process…")
         out.update(finetune_figures(bcfg))
     return out
@@ -288,4 +349,9 @@ def table(r: dict) -> str:
               f"{r['finetune_s_per_epoch']} s/epoch ({r['finetune_steps_per_epoch']} steps), "
               f"peak RSS {r['finetune_peak_rss_mb']} MB |",
               f"| serving peak RSS (generator, adapters, embedder, store) | {r['rss_mb']} MB |"]
+    if soak := r.get("soak"):
+        lines += [f"| soak: {soak['sessions']} sessions, {soak['reports']}/{soak['expected']} reports while another "
+                  f"session ingested and deleted {soak['ingest_delete_cycles']} times | report p50 {soak['p50_s']} s, "
+                  f"p95 {soak['p95_s']} s (queueing included); {len(soak['errors'])} errors; store and catalog "
+                  f"{'consistent' if soak['consistent'] else 'INCONSISTENT'} |"]
     return "\n".join(lines)
