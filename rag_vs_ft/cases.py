@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from .config import Config
+from .errors import UserError
 
 SOAP = ("Subjective:", "Objective:", "Assessment:", "Plan:")
 
@@ -28,10 +29,16 @@ def load_heldout(cfg: Config) -> list[dict]:
     return json.loads(heldout_path(cfg).read_text())["cases"]
 
 
+def sets(cfg: Config) -> list[str]:
+    """The case sets under corpus/cases besides the training set: heldout (reported), dev (for choosing
+    designs and thresholds) and any later rounds of either (dev2, heldout2)."""
+    return sorted(p.stem for p in (cfg.corpus_dir / "cases").glob("*.json") if p.stem != "train")
+
+
 def load(cfg: Config, which: str = "heldout") -> list[dict]:
-    """`heldout` (reported) or `dev` (the development set, for choosing designs and thresholds)."""
-    return load_heldout(cfg) if which == "heldout" else \
-        json.loads((cfg.corpus_dir / "cases" / "dev.json").read_text())["cases"]
+    if which not in sets(cfg):
+        raise UserError(f"no case set {which!r}; choose from {', '.join(sets(cfg))}")
+    return json.loads((cfg.corpus_dir / "cases" / f"{which}.json").read_text())["cases"]
 
 
 def data_hash(path: Path) -> str:

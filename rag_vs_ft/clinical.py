@@ -28,6 +28,11 @@ CONDITIONS = {
     "dyslipidemia": (r"ldl|cholesterol|hyperlipid\w*|dyslipid\w*|hypercholesterol\w*", ""),
     "cap": (r"pneumonia", r"CAP"),
     "osa": (r"sleep apno?ea", r"OSA"),
+    # settings and states a population can require
+    "icu": (r"intensive care|critical care|intubated|mechanical(?:ly)? ventilat\w+|vasopressors?|septic shock", r"ICU"),
+    "statin_intolerance": (r"cannot take a statin|unable to take (?:a )?statins?|statin[- ]intoleran\w+|"
+                           r"intoleran\w+ (?:of|to) statins?|declines? (?:any )?(?:further )?statins?|"
+                           r"muscle (?:pain|symptoms|aches) on (?:\w+ )?statins?", ""),
 }
 IMPLIES = {"hfref": {"hf"}, "hfpef": {"hf"}, "osa": set()}  # a specific form counts as the general one
 CONFLICTS = {"hfref": "hfpef", "hfpef": "hfref"}            # one patient, one ejection-fraction class
@@ -37,7 +42,7 @@ PHRASES = {  # condition -> words a query or a report uses for it
     "af": "atrial fibrillation anticoagulation stroke prevention", "hypertension": "hypertension blood pressure",
     "asthma": "asthma", "copd": "COPD exacerbations", "obesity": "obesity weight loss", "ascvd":
     "atherosclerotic cardiovascular disease", "dyslipidemia": "LDL cholesterol", "cap": "community-acquired "
-    "pneumonia", "osa": "obstructive sleep apnea"}
+    "pneumonia", "osa": "obstructive sleep apnea", "icu": "intensive care", "statin_intolerance": "statin intolerance"}
 _NEGATION = re.compile(r"\b(?:no|not|without|denies|negative for|free of|never had)\b[\w ,/-]{0,30}$", re.I)
 _EITHER = re.compile(r"\bwith or without\b[\w ,/-]{0,20}$", re.I)
 _PATTERNS = {c: re.compile(rf"(?i:\b(?:{p})\b)" + (rf"|\b(?:{a})\b" if a else "")) for c, (p, a) in CONDITIONS.items()}
@@ -45,8 +50,49 @@ _EF = re.compile(r"\b(?:LV)?EF\b(?: of| was| is|:)?\s*(\d{2})\s*%|ejection fract
 _BMI = re.compile(r"\bBMI(?: of| is|:)?\s*(\d{2}(?:\.\d)?)", re.I)
 _EGFR = re.compile(r"\beGFR(?: of| is|:)?\s*(\d{1,3})\b", re.I)
 _UACR = re.compile(r"\b(?:UACR|ACR|albumin-to-creatinine ratio|albumin-creatinine ratio)(?: of| is|:)?\s*(\d{2,4})\b", re.I)
-_AT_HAND = re.compile(r"\b(?:presents?|presenting|admitted|seen|referred|comes?|came|newly|new|diagnosed|"
+# Findings that name a problem the case may never name in words (a note of readings, not diagnoses).
+_BP = re.compile(r"\b(?:BP|blood pressure|readings?|pressures?)\b[^.;]{0,40}?\b(\d{2,3})\s*/\s*(\d{2,3})\b", re.I)
+_REPEATED = re.compile(r"\b(?:home|ambulatory|average|averag\w+|readings|repeated|several|visits|ABPM)\b", re.I)
+FINDINGS = {
+    "af": re.compile(r"irregularly irregular|(?:absent|no|without)(?: visible| discernible)? P waves|fibrillatory waves",
+                     re.I),
+    "cap": re.compile(r"\b(?:consolidation|infiltrate|bronchial breathing|rusty sputum|lobar)\b", re.I),
+    "copd": re.compile(r"\bFEV1\s*/\s*FVC\b[^.;]{0,20}?(?:0\.[3-6]\d|[3-6]\d\s*%|<\s*0\.7)", re.I),
+    "asthma": re.compile(r"\b(?:salbutamol|albuterol|SABA|reliever|blue inhaler)\b(?=.{0,300}?\b(?:wheez\w*|night|"
+                         r"nocturnal|chest tightness)\b)|\b(?:wheez\w*|night-time|nocturnal)\b(?=.{0,300}?\b(?:salbutamol|"
+                         r"albuterol|SABA|reliever|inhaler)\b)", re.I | re.S),
+    "osa": re.compile(r"\bsnor\w+|witnessed (?:apno|pauses)\w*|\bAHI\b|apno?ea-hypopno?ea index", re.I),
+}
+_FEVER = re.compile(r"\bfever\w*|febrile|temperature (?:of )?3[89]|\b3[89](?:\.\d)? ?°?C\b|\bcough", re.I)
+_NTPROBNP = re.compile(r"\b(NT-proBNP|BNP)\b[^.;\d]{0,15}(\d[\d,]{1,5})", re.I)
+_HBA1C = re.compile(r"\b(?:HbA1c|A1c)\b[^.;\d]{0,10}(\d{1,2}(?:\.\d)?)\s*%", re.I)
+
+
+def _findings(text: str) -> list[tuple[int, int, str, str]]:
+    """Problems stated as findings: BP readings over target, an irregularly irregular pulse, fever with
+    consolidation, a raised NT-proBNP, an HbA1c of 6.5% or more, an obstructive FEV1/FVC, snoring."""
+    out = []
+    for m in _BP.finditer(text):
+        sys_, dia = int(m.group(1)), int(m.group(2))
+        high = (140, 90) if not _REPEATED.search(text[max(0, m.start() - 60): m.end()]) else (130, 80)
+        if sys_ >= high[0] or dia >= high[1]:
+            out.append((m.start(1), m.end(2), "hypertension", "yes"))
+    for cond, rx in FINDINGS.items():
+        if cond == "cap" and not _FEVER.search(text):
+            continue
+        out += [(m.start(), m.end(), cond, "yes") for m in rx.finditer(text)]
+    for m in _NTPROBNP.finditer(text):
+        if int(m.group(2).replace(",", "")) >= (400 if m.group(1).upper().startswith("NT") else 100):
+            out.append((m.start(), m.end(), "hf", "yes"))
+    out += [(m.start(), m.end(), "t2d", "yes") for m in _HBA1C.finditer(text) if float(m.group(1)) >= 6.5]
+    return out
+
+
+_AT_HAND = re.compile(r"\b(?:presents?|presenting|admitted|seen|referred|comes?|came|newly|new|diagnosed|found|"
                       r"who also has|also has|has|now has|review)\b(?:\W+\w+){0,7}?\W+$", re.I)
+# Cues strong enough to name the problem at hand in any sentence, not only the first.
+_AT_HAND_LATER = re.compile(r"\b(?:presents?|presenting|admitted|referred|newly|new diagnosis of|diagnosed|found|"
+                            r"now has|today (?:with|for))\b(?:\W+\w+){0,7}?\W+$", re.I)
 
 
 @lru_cache(maxsize=4096)  # pure, and asked again for every passage of a report
@@ -63,12 +109,15 @@ def _matches(text: str, measured: bool) -> tuple[tuple[int, int, str, str], ...]
                 state = "no" if _NEGATION.search(before) else "yes"
             out.append((m.start(), m.end(), cond, state))
     if measured:  # numbers a case states: LVEF 30% is HFrEF, BMI 34 is obesity
-        for m in _EF.finditer(text):
+        heart_failure = _PATTERNS["hf"].search(text) or _PATTERNS["hfpef"].search(text)
+        for m in _EF.finditer(text):  # a normal LVEF is HFpEF only in a patient with heart failure
             cond = "hfref" if int(m.group(1) or m.group(2)) <= 40 else "hfpef"
-            out += [(m.start(), m.end(), cond, "yes"), (m.start(), m.end(), "hf", "yes")]
+            if cond == "hfref" or heart_failure:
+                out += [(m.start(), m.end(), cond, "yes"), (m.start(), m.end(), "hf", "yes")]
         out += [(m.start(), m.end(), "obesity", "yes") for m in _BMI.finditer(text) if float(m.group(1)) >= 30]
         out += [(m.start(), m.end(), "ckd", "yes") for m in _EGFR.finditer(text) if int(m.group(1)) < 60]
         out += [(m.start(), m.end(), "ckd", "yes") for m in _UACR.finditer(text) if int(m.group(1)) >= 30]
+        out += _findings(text)
     return tuple(sorted(out))
 
 
@@ -82,25 +131,59 @@ def mentions(text: str, measured: bool = True) -> list[tuple[int, str, str]]:
     return sorted((pos, cond, state) for cond, (pos, state) in found.items())
 
 
+_HISTORY = re.compile(r"\b(?:after|history of|previous|prior|past|post|s/p|status post)\b(?:\W+\w+){0,5}?\W+$",
+                      re.I)
+STRONG = {"af", "cap", "copd", "asthma", "osa"}
+SETTINGS = {"icu", "statin_intolerance"}  # a population may require them; never the problem at hand  # findings that make the diagnosis; BP, HbA1c, NT-proBNP alone do not
+
+
+def _named(case: str) -> tuple[set[str], set[str]]:
+    """(conditions named in words as current problems, conditions named only as history: "2 years
+    after a myocardial infarction", "history of stroke")."""
+    now, past = set(), set()
+    for start, _, cond, state in _matches(case, measured=False):
+        if state == "yes":
+            (past if _HISTORY.search(case[max(0, start - 40): start]) else now).add(cond)
+    return now, past - now
+
+
 def stated(case: str) -> list[str]:
-    """The problems a case names in words (not only through a number such as eGFR 58)."""
-    named = {cond for _, _, cond, state in _matches(case, measured=False) if state == "yes"}
+    """The problems a case names in words or shows by diagnostic findings (an irregularly irregular
+    pulse, an LVEF of 35%), not those only implied by a number such as eGFR 58. Softer findings (BP
+    readings, HbA1c, NT-proBNP) speak only when the case names no current problem."""
+    now, past = _named(case)
+    found = {cond for _, _, cond, _ in _findings(case)}
+    ef = {cond for _, _, cond, _ in _matches(case, measured=True) if cond in ("hfref", "hfpef")}
+    named = now | past | ef | (found & STRONG)
+    if not now - {"obesity"}:
+        named |= found
     return [c for c in problems(case) if c in named]
 
 
 def problems(case: str) -> list[str]:
     """The conditions a case states (not negated), the problem at hand first: the one the case
-    presents ("admitted with pneumonia", "who also has asthma", "has AFib found on an ECG"), else
-    the first one it names. General heart failure is dropped when its ejection-fraction class is known."""
+    presents ("admitted with pneumonia", "who also has asthma", "has AFib found on an ECG",
+    "is seen today for heart failure"), else the first one it names. Conditions named only as
+    history, and soft findings beside named problems, come last. General heart failure is dropped
+    when its ejection-fraction class is known."""
     out = [cond for _, cond, state in mentions(case) if state == "yes"]
-    first_sentence = re.split(r"(?<=[.!?])\s+(?=[A-Z])", case)[0]
-    for start, _, cond, state in _matches(first_sentence, measured=False):
-        if state == "yes" and cond in out and _AT_HAND.search(first_sentence[max(0, start - 60): start]):
-            out.remove(cond)
-            out.insert(0, cond)
-            break
+    now, past = _named(case)
+    soft = {cond for _, _, cond, _ in _findings(case)} - STRONG - now - past if now else set()
+    later = past | soft | SETTINGS  # "5 months after an NSTEMI"; BP 142/86 in a case about HFpEF
+    out = [c for c in out if c not in later] + [c for c in out if c in later]
     if "hf" in out and ({"hfref", "hfpef"} & set(out)):
         out.remove("hf")
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z])", case)
+    for i, sentence in enumerate(sentences):
+        cue = _AT_HAND if i == 0 else _AT_HAND_LATER
+        hit = next((cond for start, _, cond, state in _matches(sentence, measured=False) if state == "yes" and
+                    cond in out + ["hf"] and cue.search(sentence[max(0, start - 60): start])), None)
+        if hit == "hf":  # "seen today for heart failure with preserved ejection fraction": its class
+            hit = next((c for c in out if c in ("hfref", "hfpef", "hf")), None)
+        if hit and hit not in SETTINGS:
+            out.remove(hit)
+            out.insert(0, hit)
+            break
     return out
 
 
@@ -169,11 +252,59 @@ def excludes(recommendation: str) -> set[str]:
     return {c for _, c, state in mentions(population(recommendation), measured=False) if state == "no"}
 
 
+# Numbers a population sets and a case states: "blood eosinophils of 300 cells/uL or more" against
+# "eosinophils 260 cells/uL". Ejection fraction is checked through its HFrEF/HFpEF classes above.
+MEASURES = {"eos": r"eosinophils?|eos", "ldl": r"LDL(?:-C| cholesterol)?", "egfr": r"eGFR", "uacr": r"UACR",
+            "bmi": r"BMI", "hba1c": r"HbA1c|A1c", "ntprobnp": r"NT-proBNP", "potassium": r"potassium|K\+?"}
+_MEASURE_NAMES = "|".join(f"(?P<{k}>\\b(?:{v})\\b)" for k, v in MEASURES.items())
+_LIMIT = re.compile(rf"(?:{_MEASURE_NAMES})[^.;()\d]{{0,25}}?(?P<op>above|over|below|under|less than|more than|greater "
+                    r"than|at least|>=|≥|<=|≤|>|<)?\s*(?P<n>\d+(?:\.\d+)?)(?:\s*(?!or\b)[a-zA-Z/%µ]+(?:/[\w.]+)?){0,2}\s*"
+                    r"(?P<tail>or (?:more|higher|above|greater|less|lower|below))?", re.I)
+_VALUE = re.compile(rf"(?:{_MEASURE_NAMES})(?:\s*(?:of|is|was|:|=|now|level|count))*\s*(?P<n>\d+(?:\.\d+)?)", re.I)
+
+
+def _measure(m: re.Match) -> str:
+    return next(k for k in MEASURES if m.group(k))
+
+
+_OR_LIMIT = re.compile(r"\s*,?\s*or\s+(\d+(?:\.\d+)?)\s*(?:[a-zA-Z/%µ]+\s*)?or (?:more|higher|above|less|lower|below)")
+
+
+def limits(text: str) -> list[tuple[str, str, float]]:
+    """(measure, ">=" or "<=", value) for each threshold a population states; where it offers two
+    ("BMI 30 or more, or 27 or more with a weight-related condition") the looser one."""
+    found: dict[tuple[str, str], float] = {}
+    for m in _LIMIT.finditer(text):
+        word = (m.group("op") or m.group("tail") or "").lower()
+        if not word:
+            continue
+        op = ">=" if any(w in word for w in ("above", "over", "more", "greater", "least", ">", "≥", "higher")) else "<="
+        ns = [float(m.group("n"))] + [float(o.group(1)) for o in [_OR_LIMIT.match(text, m.end())] if o]
+        key = (_measure(m), op)
+        found[key] = min([*ns, found.get(key, ns[0])]) if op == ">=" else max([*ns, found.get(key, ns[0])])
+    return [(k, op, n) for (k, op), n in found.items()]
+
+
+def values(case: str) -> dict[str, float]:
+    """The first value the case states for each measure."""
+    out: dict[str, float] = {}
+    for m in _VALUE.finditer(case):
+        out.setdefault(_measure(m), float(m.group("n")))
+    return out
+
+
+def outside(recommendation: str, case: str) -> bool:
+    """The case states a number on the wrong side of a threshold the recommendation's population sets."""
+    have = values(case)
+    return any(k in have and (have[k] < n if op == ">=" else have[k] > n) for k, op, n in limits(population(recommendation)))
+
+
 def applicability(recommendation: str, case: str) -> float:
     """How well a recommendation's population matches the patient, 0..1.
 
     0 when the population needs a condition the case rules out ("no diabetes"), excludes one the
-    case has ("without diabetes"), or names the other ejection-fraction class; otherwise the share
+    case has ("without diabetes"), names the other ejection-fraction class, or sets a threshold the
+    case's own number misses ("eosinophils of 300 or more", the case 260); otherwise the share
     of the population's conditions the case has. A population naming none of the known conditions
     (an upload about something else) is scored by the share of the words of its first clause
     ("In adults with idiopathic pulmonary fibrosis and chronic cough,") found in the case."""
@@ -181,7 +312,7 @@ def applicability(recommendation: str, case: str) -> float:
     for c in list(has):
         has |= IMPLIES.get(c, set())
     groups, exclude = needs_groups(recommendation), excludes(recommendation)
-    if any(g <= ruled_out for g in groups) or exclude & has or \
+    if any(g <= ruled_out for g in groups) or exclude & has or outside(recommendation, case) or \
             any(all(CONFLICTS.get(c) in has and c not in has for c in g) for g in groups):
         return 0.0
     if groups:
@@ -250,7 +381,8 @@ NAMES = {"t2d": "type 2 diabetes", "ckd": "chronic kidney disease", "hfref": "he
          "hf": "heart failure", "af": "atrial fibrillation", "hypertension": "hypertension", "asthma": "asthma",
          "copd": "COPD", "obesity": "obesity", "ascvd": "atherosclerotic cardiovascular disease",
          "dyslipidemia": "raised LDL cholesterol", "cap": "community-acquired pneumonia",
-         "osa": "obstructive sleep apnea"}
+         "osa": "obstructive sleep apnea", "icu": "critical illness needing intensive care",
+         "statin_intolerance": "statin intolerance"}
 
 
 def grounded_assessment(text: str, case: str) -> str:

@@ -85,3 +85,55 @@ def test_only_the_plan_is_checked_for_supported_recommendations():
     report = "Subjective: given aspirin by her GP.\nObjective: none stated in the case.\nPlan: add dapagliflozin 10 mg [1]."
     rows = support.check(report, ["Add dapagliflozin 10 mg once daily."])
     assert [r["sentence"] for r in rows] == ["add dapagliflozin 10 mg [1]."] and rows[0]["supported"]
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("58-year-old man, clinic BP 152/96 and home readings averaging 146/92 over two weeks; eGFR 80.", "hypertension"),
+    ("Woman, 34, uses her salbutamol inhaler 4 times a week and wakes at night with wheeze.", "asthma"),
+    ("Man, 71, fever 38.6 and cough with rusty sputum; right lower lobe consolidation on X-ray.", "cap"),
+    ("ECG shows an irregularly irregular rhythm without P waves; CHA2DS2-VASc 3.", "af"),
+    ("Ex-smoker, 40 pack-years, post-bronchodilator FEV1/FVC 0.58 with two exacerbations last year.", "copd"),
+    ("Loud snoring and witnessed pauses in breathing at night, daytime sleepiness, BMI 33.", "osa"),
+])
+def test_a_case_that_only_states_findings_gets_its_problem(case, problem):
+    assert clinical.problems(case)[0] == problem and problem in clinical.stated(case)
+
+
+def test_findings_never_outrank_a_problem_named_in_words():
+    case = "59-year-old woman with HFpEF (LVEF 61%) and obesity, BMI 39. NT-proBNP 420 pg/mL, BP 142/86."
+    assert clinical.problems(case)[:2] == ["hfpef", "obesity"] and "hypertension" not in clinical.stated(case)
+    assert clinical.problems("BP 128/78 on one visit, no other readings.") == []
+
+
+MATINEE = ("For adults with COPD who still have moderate or severe exacerbations on triple inhaled therapy and have "
+           "blood eosinophils of 300 cells/uL or more, add mepolizumab 100 mg subcutaneously every 4 weeks.")
+CLEAR = ("For patients who cannot take a statin and have or are at high risk of cardiovascular disease, bempedoic "
+         "acid 180 mg orally once daily lowers LDL cholesterol by about 20%.")
+CAPE_COD = ("In adults admitted to intensive care with severe bacterial CAP (without influenza), start hydrocortisone "
+            "200 mg per day IV within 24 hours.")
+
+
+def test_a_threshold_in_the_population_is_checked_against_the_cases_number():
+    copd = "74-year-old woman with COPD on triple therapy, two exacerbations this year; eosinophils {} cells/uL."
+    assert clinical.applicability(MATINEE, copd.format(260)) == 0.0
+    assert clinical.applicability(MATINEE, copd.format(340)) == 1.0
+    assert clinical.limits("adults with a BMI of 30 or more, or 27 or more with a weight-related condition") == [
+        ("bmi", ">=", 27.0)]
+
+
+def test_settings_and_intolerances_a_population_requires():
+    outpatient = "37-year-old woman with CAP: fever, cough, right lower lobe consolidation; alert, no comorbidities."
+    assert clinical.applicability(CAPE_COD, outpatient) == 0.5
+    assert clinical.applicability(CAPE_COD, "Severe CAP, intubated in the emergency department.") == 1.0
+    assert clinical.applicability(CLEAR, "Man with two MIs; LDL 94 mg/dL on rosuvastatin 40 mg.") < 1.0
+    assert clinical.applicability(CLEAR, "Woman with PAD who had muscle pain on atorvastatin and declines any "
+                                         "further statin; LDL 141 mg/dL.") == 1.0
+    assert clinical.problems("Severe CAP, intubated in the ICU.")[0] == "cap"
+
+
+def test_history_comes_after_the_problem_at_hand():
+    case = ("58-year-old man, 5 months after a non-ST-elevation myocardial infarction treated with a stent. Home BP "
+            "averages 136/86; clinic readings 140/86. LVEF 55%.")
+    assert clinical.problems(case)[0] == "hypertension" and "hfpef" not in clinical.problems(case)
+    assert clinical.problems("A 70-year-old woman with hypertension is seen today for heart failure with preserved "
+                             "ejection fraction (LVEF 52%).")[0] == "hfpef"
