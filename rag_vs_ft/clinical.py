@@ -133,8 +133,8 @@ def mentions(text: str, measured: bool = True) -> list[tuple[int, str, str]]:
 
 _HISTORY = re.compile(r"\b(?:after|history of|previous|prior|past|post|s/p|status post)\b(?:\W+\w+){0,5}?\W+$",
                       re.I)
-STRONG = {"af", "cap", "copd", "asthma", "osa"}
-SETTINGS = {"icu", "statin_intolerance"}  # a population may require them; never the problem at hand  # findings that make the diagnosis; BP, HbA1c, NT-proBNP alone do not
+STRONG = {"af", "cap", "copd", "asthma", "osa"}  # findings that make the diagnosis; BP, HbA1c, NT-proBNP do not
+SETTINGS = {"icu", "statin_intolerance"}          # a population may require them; never the problem at hand
 
 
 def _named(case: str) -> tuple[set[str], set[str]]:

@@ -62,10 +62,11 @@ PATTERNS = [
     ("DATE", r"\b\d{4}[./]\d{1,2}[./]\d{1,2}\b", 0.8),
     ("DATE", rf"(?i:\b\d{{1,2}}\.?\s+(?:de\s+)?{_MONTH_INTL}(?:\s+(?:de\s+)?\d{{4}})?\b)", 0.8),
     ("RECORD_NUMBER", r"(?i:\b(?:MRN|MRD|UR|URN|NHS|CHI|IHI|UHID|NHIS|NHIF|IP|OP|HSN|PHN|OHIP|PhilHealth|CNIC|"
-                      r"PESEL|SIP|NHI|CNS|SUS|utente|Aadhaar|hosp(?:ital)?|record|chart|folder|clinic|patient|member|policy|insurance|"
-                      r"health card|account|Medicare|Medicaid|case|file|reg(?:istration)?|ID|identifier)\b[\w .]{0,12}?(?:no\.?|number|num|#|ID)?\s*[:#]?\s*)"
-                      r"(?P<id>(?=[A-Z0-9/-]*\d)[A-Z0-9][A-Z0-9/-]{2,}(?:[ -]\d[A-Z0-9/-]*)+|(?=[A-Z0-9/-]*\d)[A-Z0-9][A-Z0-9/-]{3,})\b",
-                      0.8),
+                      r"PESEL|SIP|NHI|CNS|SUS|utente|Aadhaar|hosp(?:ital)?|record|chart|folder|clinic|patient|"
+                      r"member|policy|insurance|health card|account|Medicare|Medicaid|case|file|reg(?:istration)?|"
+                      r"ID|identifier)\b[\w .]{0,12}?(?:no\.?|number|num|#|ID)?\s*[:#]?\s*)"
+                      r"(?P<id>(?=[A-Z0-9/-]*\d)[A-Z0-9][A-Z0-9/-]{2,}(?:[ -]\d[A-Z0-9/-]*)+"
+                      r"|(?=[A-Z0-9/-]*\d)[A-Z0-9][A-Z0-9/-]{3,})\b", 0.8),
     ("RECORD_NUMBER", r"\b[A-Z]{0,3}\d{6,}\b", 0.6),
     ("RECORD_NUMBER", r"\b(?=(?:[A-Z]*\d){4})(?=(?:\d*[A-Z]){4})[A-Z0-9]{10,}\b", 0.7),    # CURP, codice fiscale
     ("RECORD_NUMBER", r"\b[A-Z]{2,6}(?:[-/][A-Z0-9]{1,6})*[-/]\d{4,}\b", 0.7),            # GRRH-ART-07731
@@ -85,8 +86,8 @@ PATTERNS = [
     ("LOCATION", rf"\b(?P<id>(?:{_NAME}|[a-z]{{3,}})(?:\s+(?:{_NAME}|[a-z]{{3,}}))?)(?=,?\s+{_POSTAL})", 0.7),
     ("LOCATION", rf"\b(?:\d{{2}}-\d{{3}}|\d{{4,5}})\s+(?P<id>{_NAME})", 0.6),
     ("POSTCODE", rf"\b{_UK_POSTCODE}\b", 0.8),
-    ("POSTCODE", r"(?i:\b(?:post ?code|zip(?: code)?|PIN(?: code)?|C\.?P\.?|CEP)\s*:?\s*)(?P<id>[A-Z0-9][A-Z0-9 -]{2,8}[A-Z0-9])\b",
-     0.8),
+    ("POSTCODE", r"(?i:\b(?:post ?code|zip(?: code)?|PIN(?: code)?|C\.?P\.?|CEP)\s*:?\s*)"
+                 r"(?P<id>[A-Z0-9][A-Z0-9 -]{2,8}[A-Z0-9])\b", 0.8),
     ("POSTCODE", rf"\b(?P<id>\d{{4}}\s?[A-Z]{{2}})\s+{_NAME}", 0.7),                    # Dutch: 8011 RK Zwolle
     ("LOCATION", rf"\b\d{{4}}\s?[A-Z]{{2}}\s+(?P<id>{_NAME})", 0.9),
     ("POSTCODE", rf"\b(?:{_OTHER_POSTCODE})\b", 0.6),
@@ -130,8 +131,8 @@ _DRUG_STEM = re.compile(r"(?:mab|vir|fil|afil|tinib|nib|platin|taxel|rubicin|flo
                         r"setron|triptan|lukast|sone|olone|semide|thiazide|azepam|oxetine|traline|apine|idone|"
                         r"formin|glinide|glitazone|terol|tropium|amide|azine|amine|triptyline|pramine|idine)$", re.I)
 # Brand names of drugs in this corpus's fields: a name model takes them for people or places.
-BRANDS = set("""madopar sinemet stalevo jardiance farxiga forxiga invokana steglatro ozempic wegovy rybelsus mounjaro zepbound trulicity
-victoza saxenda januvia janumet glucophage lantus toujeo tresiba humalog novorapid entresto eliquis xarelto
+BRANDS = set("""madopar sinemet stalevo jardiance farxiga forxiga invokana steglatro ozempic wegovy rybelsus mounjaro
+zepbound trulicity victoza saxenda januvia janumet glucophage lantus toujeo tresiba humalog novorapid entresto eliquis xarelto
 pradaxa lixiana savaysa coumadin lipitor crestor zocor zetia repatha praluent leqvio nexletol lasix aldactone
 inspra kerendia spiriva symbicort seretide advair trelegy ventolin breo trimbow singulair fasenra nucala
 dupixent plavix brilinta norvasc zestril cozaar diovan micardis concor cardicor toprol coreg multaq tikosyn
