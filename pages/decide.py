@@ -21,6 +21,8 @@ s = decide.Situation(
     knowledge_changes=b.select_slider("How often the knowledge changes", ["never", "yearly", "monthly", "weekly"],
                                       "monthly"))
 r = decide.recommend(s, result, injection)
+if result:
+    st.caption("Measurements: " + evaluate.source(result))
 st.subheader(f"Recommendation: {r['recommendation']}")
 st.caption(f"Points: RAG {r['rag']}, fine-tuning {r['finetune']}. Both ≥ 3 means both.")
 for reason in r["reasons"]:

@@ -35,6 +35,7 @@ if st.button("Run the injection experiment (several minutes)"):
     evaluate.save(cfg, evaluate.injection(cfg, progress=lambda d, t, what: bar.progress(d / t, text=what)),
                   "injection")
 if inj := evaluate.load(cfg, "injection"):
+    st.caption(evaluate.source(inj))
     df = pd.DataFrame([{"method": arm, "phase": phase, "recall": v[phase]["mean"], "low": v[phase]["ci95"][0],
                         "high": v[phase]["ci95"][1]} for arm, v in inj["arms"].items() for phase in ("before", "after")])
     enc = dict(x=alt.X("phase:N", sort=["before", "after"], title=None), xOffset="method:N")
@@ -52,6 +53,7 @@ rows = [{"mode": m, "metric": k, **v} for m, ms in result["modes"].items() for k
 summary = pd.DataFrame([{"mode": r["mode"], "metric": r["metric"], "mean": r["mean"], "low": r["ci95"][0],
                          "high": r["ci95"][1]} for r in rows])
 st.subheader(f"Per mode, {result['cases']} cases")
+st.caption(evaluate.source(result))
 st.dataframe(summary.pivot(index="mode", columns="metric", values="mean"), width="stretch")
 metric = st.selectbox("Chart", list(evaluate.METRICS), format_func=lambda k: k.replace("_", " "))
 part = summary[summary.metric == metric]

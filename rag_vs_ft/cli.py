@@ -236,10 +236,12 @@ def cmd_eval(args, cfg) -> int:
         _check_date(args.as_of)
     if args.injection:
         r = evaluate.injection(cfg, args.adapter, _bar(args, "phase"), args.limit)
+        r["produced_by"]["command"] = _command()
         evaluate.save(cfg, r, "injection")
         emit(args, r, evaluate.injection_table(r))
         return 0
     r = evaluate.run(cfg, modes, args.limit, args.as_of, args.adapter, _bar(args, "report"), which=args.cases)
+    r["produced_by"]["command"] = _command()
     evaluate.save(cfg, r)
     if args.markdown:
         Path(args.markdown).write_text(evaluate.markdown(r))
@@ -247,6 +249,10 @@ def cmd_eval(args, cfg) -> int:
                "recall_by_changed": r["recall_by_changed"]}
     emit(args, summary, evaluate.table(r))
     return 0
+
+
+def _command() -> str:
+    return " ".join(["python -m rag_vs_ft", *sys.argv[1:]])
 
 
 def _eval_flags(p):

@@ -210,7 +210,8 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
                                  r.get("doc_ids") if open_book else None)})
             if progress:
                 progress(len(rows), total, f"{case['id']} {mode}")
-    return summarize(rows, modes) | {"rows": rows, "as_of": as_of, "case_set": which}
+    return summarize(rows, modes) | {"rows": rows, "as_of": as_of, "case_set": which,
+                                     "produced_by": provenance(cfg, which, adapter) | {"backend": reporter.backend}}
 
 
 def _write(path: Path, data) -> None:
@@ -237,6 +238,22 @@ def summarize(rows: list[dict], modes: list[str]) -> dict:
             "recall_by_changed": {m: {"changed": v[True], "unchanged": v[False]} for m, v in changed.items()}}
 
 
+REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference"  # the shipped run the README quotes
+
+
+def provenance(cfg, which: str = "heldout", adapter: str = "finetuned") -> dict:
+    """What a result was produced from: the adapters' weights, the corpus, the cases; and when."""
+    import datetime as dt
+    from . import finetune, models
+    docs = sorted(p for folder in ("research", "incoming") for p in (cfg.corpus_dir / folder).glob("*.md"))
+    case_files = {"train": cases.train_path(cfg), which: cfg.corpus_dir / "cases" / f"{which}.json"}
+    return {"date": dt.date.today().isoformat(),
+            "adapters": {a: models.file_sha256(finetune.adapter_dir(cfg, a) / "adapter_model.safetensors")
+                         for a in (adapter, finetune.READER)},
+            "corpus_sha256": hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in docs)).hexdigest(),
+            "cases_sha256": {k: cases.data_hash(p) for k, p in case_files.items()}}
+
+
 def save(cfg, result: dict, name: str = "last") -> Path:
     cfg.eval_dir.mkdir(parents=True, exist_ok=True)
     path = cfg.eval_dir / f"{name}.json"
@@ -245,9 +262,22 @@ def save(cfg, result: dict, name: str = "last") -> Path:
 
 
 def load(cfg, name: str = "last") -> dict | None:
-    """A saved result (`last` evaluation or `injection`), or None before the first run."""
+    """This install's saved result (`last` evaluation or `injection`); before its first run, the shipped
+    reference run (marked `shipped`), so a fresh install shows numbers at once."""
     path = cfg.eval_dir / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if path.is_file():
+        return json.loads(path.read_text())
+    shipped = REFERENCE / f"{name}.json"
+    return json.loads(shipped.read_text()) | {"shipped": True} if shipped.is_file() else None
+
+
+def source(result: dict) -> str:
+    """One line saying where a result came from, for the pages."""
+    by = result.get("produced_by") or {}
+    what = f"`{by['command']}`, " if by.get("command") else ""
+    run = f"{what}{by.get('date', '?')}, {by.get('backend', '?')} backend"
+    return (f"Shipped reference run ({run}); running it here replaces it with this install's own." if
+            result.get("shipped") else f"This install's run ({run}).")
 
 
 def _num(x: float) -> str:
@@ -313,7 +343,7 @@ def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, ep
         say(4, 4, "done")
     arms = {arm: {"before": bootstrap(before[arm]), "after": bootstrap(after[arm])} for arm in after}
     return {"cases": len(affected), "case_ids": [c["id"] for c in affected], "documents": [f.stem for f in incoming],
-            "arms": arms}
+            "arms": arms, "produced_by": provenance(cfg, "heldout", adapter) | {"backend": reporter.backend}}
 
 
 def injection_table(r: dict) -> str:
