@@ -68,7 +68,8 @@ _NTPROBNP = re.compile(r"\b(NT-proBNP|BNP)\b[^.;\d]{0,15}(\d[\d,]{1,5})", re.I)
 _HBA1C = re.compile(r"\b(?:HbA1c|A1c)\b[^.;\d]{0,10}(\d{1,2}(?:\.\d)?)\s*%", re.I)
 
 
-def _findings(text: str) -> list[tuple[int, int, str, str]]:
+@lru_cache(maxsize=4096)  # pure; asked for every passage a case is checked against
+def _findings(text: str) -> tuple[tuple[int, int, str, str], ...]:
     """Problems stated as findings: BP readings over target, an irregularly irregular pulse, fever with
     consolidation, a raised NT-proBNP, an HbA1c of 6.5% or more, an obstructive FEV1/FVC, snoring."""
     out = []
@@ -85,7 +86,7 @@ def _findings(text: str) -> list[tuple[int, int, str, str]]:
         if int(m.group(2).replace(",", "")) >= (400 if m.group(1).upper().startswith("NT") else 100):
             out.append((m.start(), m.end(), "hf", "yes"))
     out += [(m.start(), m.end(), "t2d", "yes") for m in _HBA1C.finditer(text) if float(m.group(1)) >= 6.5]
-    return out
+    return tuple(out)
 
 
 _AT_HAND = re.compile(r"\b(?:presents?|presenting|admitted|seen|referred|comes?|came|newly|new|diagnosed|found|"
@@ -137,14 +138,15 @@ STRONG = {"af", "cap", "copd", "asthma", "osa"}  # findings that make the diagno
 SETTINGS = {"icu", "statin_intolerance"}          # a population may require them; never the problem at hand
 
 
-def _named(case: str) -> tuple[set[str], set[str]]:
+@lru_cache(maxsize=4096)
+def _named(case: str) -> tuple[frozenset[str], frozenset[str]]:
     """(conditions named in words as current problems, conditions named only as history: "2 years
     after a myocardial infarction", "history of stroke")."""
     now, past = set(), set()
     for start, _, cond, state in _matches(case, measured=False):
         if state == "yes":
             (past if _HISTORY.search(case[max(0, start - 40): start]) else now).add(cond)
-    return now, past - now
+    return frozenset(now), frozenset(past - now)
 
 
 def stated(case: str) -> list[str]:
@@ -166,6 +168,11 @@ def problems(case: str) -> list[str]:
     "is seen today for heart failure"), else the first one it names. Conditions named only as
     history, and soft findings beside named problems, come last. General heart failure is dropped
     when its ejection-fraction class is known."""
+    return list(_problems(case))
+
+
+@lru_cache(maxsize=4096)  # pure; asked for every passage a case is checked against
+def _problems(case: str) -> tuple[str, ...]:
     out = [cond for _, cond, state in mentions(case) if state == "yes"]
     now, past = _named(case)
     soft = {cond for _, _, cond, _ in _findings(case)} - STRONG - now - past if now else set()
@@ -184,7 +191,7 @@ def problems(case: str) -> list[str]:
             out.remove(hit)
             out.insert(0, hit)
             break
-    return out
+    return tuple(out)
 
 
 def negated(case: str) -> set[str]:

@@ -291,17 +291,14 @@ def _false(text: str, r) -> bool:
         return "/" in span or len(re.sub(r"\D", "", span)) < 7
     if r.entity_type == "RECORD_NUMBER":
         return bool(re.fullmatch(r"\d{2,3}/\d{2,3}", span))  # a blood pressure
-    if r.entity_type not in SPACY_ENTITIES:
-        return False
-    if r.recognition_metadata.get("recognizer_name") == "clinical-notes":
-        return False
+    if r.entity_type not in SPACY_ENTITIES or r.recognition_metadata.get("recognizer_name") == "clinical-notes":
+        return False  # other recognizers' finds, and our own patterns' (already trimmed of clinical words)
     words = [w for w in re.findall(r"[^\W\d_][^\W\d_'’-]*", span) if len(w) > 1]
     capitalised = lambda w: w[0].isupper() and sum(c.isupper() for c in w) <= 1 + len(re.findall(r"['’-]|^Ma?c", w))
     return (text[r.start - 1:r.start] == "/"                            # the L of mmol/L. Email
             or not any(capitalised(w) for w in words)                  # dL, JVP, HbSS, urine albumin
             or all(w.lower() in _lexicon() for w in words)               # Salbutamol, Creatinine
-            or any(w.lower() in BRANDS or _DRUG_STEM.search(w) for w in words) or bool(re.search(r"\d", span))
-            or bool(_DOSE.match(text[r.end:]))
+            or any(_drug(text, w, r.end) for w in words) or bool(re.search(r"\d", span))
             or bool(_CLINICAL_AFTER.match(text[r.end:])) or bool(clinical.mentions(span, measured=False)))
 
 

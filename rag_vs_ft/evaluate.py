@@ -26,6 +26,7 @@ import re
 from pathlib import Path
 
 from . import cases, memorize, support
+from .config import REPO
 
 DRUG = re.compile(r"\b[a-z]{3,}(?:flozin|gliflozin|pril|sartan|olol|dipine|statin|glutide|tide|mab|parin|"
                   r"xaban|gatran|mycin|cillin|floxacin|cycline|sone|lone|terol|tropium|nide|semide|thiazide|"
@@ -238,7 +239,7 @@ def summarize(rows: list[dict], modes: list[str]) -> dict:
             "recall_by_changed": {m: {"changed": v[True], "unchanged": v[False]} for m, v in changed.items()}}
 
 
-REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference"  # the shipped run the README quotes
+REFERENCE = REPO / "docs" / "reference"  # the shipped run the README quotes
 
 
 def provenance(cfg, which: str = "heldout", adapter: str = "finetuned") -> dict:
