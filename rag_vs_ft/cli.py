@@ -4,6 +4,8 @@
     python -m rag_vs_ft ingest corpus/incoming/ --json
     python -m rag_vs_ft docs --json
     python -m rag_vs_ft remove DOC_ID --json
+    python -m rag_vs_ft replay --json
+    python -m rag_vs_ft votes --json
 
 User mistakes print one line on stderr and exit non-zero; data goes to stdout (--json where it is data).
 """
@@ -167,8 +169,7 @@ cmd_finetune.configure = _finetune_flags
 @command("report", "write reports for a case, side by side")
 def cmd_report(args, cfg) -> int:
     from pathlib import Path
-    from . import generate
-    from . import deid
+    from . import comparison, deid, generate
     scrubbed = deid.scrub(args.case if args.case is not None else _read_case(Path(args.case_file)))
     case = scrubbed.text  # identifiers never reach a prompt, a cache or this output
     if scrubbed.count:
@@ -179,23 +180,28 @@ def cmd_report(args, cfg) -> int:
     if args.as_of:
         _check_date(args.as_of)
     reporter = generate.Reporter(cfg, args.adapter)
-    out = {"case": case, "identifiers_removed": scrubbed.count, "modes": {}}
+    columns = {}
     for mode in modes:
-        if not args.json:
+        quiet = args.json or args.markdown
+        if not quiet:
             print(f"== {mode} ({reporter.model_name(mode)})", flush=True)
         r = generate.Report(mode, reporter.model_name(mode))
         for piece in reporter.stream(case, mode, args.as_of, r):
-            if not args.json:
+            if not quiet:
                 print(piece, end="", flush=True)
-        out["modes"][mode] = r.as_dict()
-        if not args.json:
+        columns[mode] = comparison.column(r)
+        if not quiet:
             print()
             for c in r.citations:
                 print(f"  [{c['n']}] {c['title']} ({c['published']}) - {c['source']}")
             note = f"  knowledge cutoff {r.cutoff}; " if r.cutoff else "  "
             print(f"{note}{r.tokens} tokens in {r.seconds:.1f} s\n")
+    rec = comparison.build(case, scrubbed.count, {"adapter": args.adapter, "as_of": args.as_of, "modes": modes},
+                           columns)
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(comparison.dumps(rec))
+    elif args.markdown:
+        print(comparison.markdown(rec))
     return 0
 
 
@@ -220,9 +226,63 @@ def _report_flags(p):
     p.add_argument("--mode", default="finetuned,rag", help="comma list of finetuned,rag,base,hybrid")
     p.add_argument("--as-of", help="only use research published by this date (YYYY-MM-DD)")
     p.add_argument("--adapter", default="finetuned", help="which fine-tuned adapter to use")
+    p.add_argument("--markdown", action="store_true", help="print the comparison as the app's Markdown download")
 
 
 cmd_report.configure = _report_flags
+
+
+@command("replay", "replay the story: compare as of the cutoff, add the new research, compare again")
+def cmd_replay(args, cfg) -> int:
+    from . import cases, generate, story
+    if args.undo:
+        n = story.undo(cfg)
+        emit(args, {"deleted": n}, f"removed the new research: {n} chunks deleted")
+        return 0
+    told, cutoff = story.case(cfg), cases.load_training(cfg)["cutoff"]
+    reporter = generate.Reporter(cfg)
+    out = {"case_id": told["id"], "case": told["case"], "steps": {}}
+    found = lambda text: "{}/{}".format(sum(cases.facts_found(text, told["key_facts"]).values()),
+                                        len(told["key_facts"]))
+
+    def compare(step: int, as_of):
+        reports = {m: reporter.report(told["case"], m, as_of).as_dict() for m in story.MODES}
+        out["steps"][step] = {"as_of": as_of, "modes": reports}
+        if not args.json:
+            print(f"== step {step}: {story.STEPS[step].lower()}" + (f" ({as_of})" if as_of else ""))
+            for m, r in reports.items():
+                cited = ", ".join(c["doc_id"] for c in r["citations"]) or "nothing"
+                print(f"  {m:<10} cites {cited}; facts found {found(r['report'])}")
+    compare(1, cutoff)
+    r = story.add(cfg, _bar(args, "file"))
+    out["steps"][2] = {"added": [d["id"] for d in r.documents], "chunks": r.added, "errors": r.errors}
+    if not args.json:
+        print(f"== step 2: added {', '.join(out['steps'][2]['added']) or 'nothing new'} ({r.added} chunks)")
+    compare(3, None)
+    out["new_citations"] = story.new_citations(out["steps"][1]["modes"]["rag"]["citations"],
+                                               out["steps"][3]["modes"]["rag"]["citations"])
+    emit(args, out, f"new in the RAG column: {', '.join(out['new_citations']) or 'nothing'} "
+                    "(undo with `replay --undo`)")
+    return 1 if r.errors else 0
+
+
+cmd_replay.configure = lambda p: p.add_argument("--undo", action="store_true",
+                                                help="remove the new research again (reset for the next audience)")
+
+
+@command("votes", "tally the blind votes: win rates and a Bradley-Terry ranking")
+def cmd_votes(args, cfg) -> int:
+    from pathlib import Path
+    from . import votes
+    rows = votes.rows(cfg)
+    if args.csv:
+        Path(args.csv).write_text(votes.to_csv(rows), encoding="utf-8", newline="")
+    t = votes.tally(rows)
+    emit(args, t, votes.text(t))
+    return 0
+
+
+cmd_votes.configure = lambda p: p.add_argument("--csv", metavar="FILE", help="also write every vote to FILE")
 
 
 @command("eval", "score every mode on the held-out cases")

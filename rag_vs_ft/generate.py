@@ -19,6 +19,9 @@ from .errors import UserError
 MODES = ("finetuned", "rag", "base", "hybrid")
 ADAPTER_MODES = {"finetuned", "hybrid"}
 OPEN_BOOK = {"rag", "hybrid"}
+LABELS = {"finetuned": "Fine-tuned (closed book)", "rag": "RAG (open book)", "base": "Base model",
+          "hybrid": "Fine-tuned + RAG"}
+NOTICE = "Demonstration only, not medical advice: reports are written by a 135M-parameter model."
 ASSESSMENT_TOKENS = 48  # the one line the reader writes in a RAG report (training reports' run 20-40)
 
 
