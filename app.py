@@ -8,6 +8,7 @@ pages = [
     st.Page("pages/corpus.py", title="Research corpus", icon="📚"),
     st.Page("pages/finetune.py", title="Fine-tune", icon="🔧"),
     st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
+    st.Page("pages/votes.py", title="Blind votes", icon="🗳️"),
     st.Page("pages/decide.py", title="Decide", icon="⚖️"),
 ]
 st.navigation(pages).run()

@@ -2,13 +2,11 @@
 escaping. The only module besides the pages that imports streamlit; all logic stays in rag_vs_ft."""
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
-from rag_vs_ft import config, generate, index, models
+from rag_vs_ft import comparison, config, generate, index, models
 
-NOTICE = "Demonstration only, not medical advice: reports are written by a 135M-parameter model."
+NOTICE = generate.NOTICE
 
 
 def settings() -> config.Config:
@@ -47,9 +45,4 @@ def page_header(title: str) -> config.Config:
     return cfg
 
 
-_MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def escape(text: str) -> str:
-    """Model or uploaded text as inert markdown: no links, HTML, headings or formulas."""
-    return _MD.sub(r"\\\1", text).replace("\n", "  \n")
+escape = comparison.escape  # model or uploaded text as inert markdown

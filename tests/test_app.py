@@ -4,7 +4,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 600
-PAGES = ["pages/compare.py", "pages/corpus.py", "pages/finetune.py", "pages/evaluate.py", "pages/decide.py"]
+PAGES = ["pages/compare.py", "pages/corpus.py", "pages/finetune.py", "pages/evaluate.py", "pages/votes.py",
+         "pages/decide.py"]
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_compare_writes_both_reports_with_citations(app):
     first = at.selectbox[0].options[1]
     at.selectbox[0].select(first).run()
     assert at.text_area[0].value.strip(), "picking a held-out case fills the case box"
-    at.button[0].click().run()
+    at.button(key="write").click().run()
     assert not at.exception, at.exception
     headers = [h.value for h in at.subheader]
     assert headers[:2] == ["Fine-tuned (closed book)", "RAG (open book)"]
@@ -82,7 +83,7 @@ def test_compare_removes_identifiers_before_any_model_sees_them(app):
     at = app.run()
     at.text_area[0].input("Mr. John Smith (MRN 4839201), 64-year-old man with atrial fibrillation, "
                           "CHA2DS2-VASc 3, on no anticoagulant.").run()
-    at.button[0].click().run()
+    at.button(key="write").click().run()
     assert not at.exception, at.exception
     assert [i.value for i in at.info if "De-identified" in i.value] == [
         "De-identified before any model saw it: 2 identifiers removed ([ID], [NAME])."]
