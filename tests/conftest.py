@@ -56,3 +56,17 @@ def seeded(seeded_template, data_dir):
     import shutil
     shutil.copytree(seeded_template, data_dir)
     return data_dir
+
+
+HEAVY_ON_TRANSFORMERS = {"test_two_sessions_with_different_adapters_at_once_each_get_their_own_report",
+                         "test_eval_runs_end_to_end_and_caches"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """The transformers twins of the two heaviest report tests (2+ minutes together) run with the slow
+    tests (`make test-all`); the default run still covers that backend with the others and its
+    llama.cpp twins, and stays near ten minutes."""
+    for item in items:
+        if getattr(item, "originalname", None) in HEAVY_ON_TRANSFORMERS and "[transformers]" in item.name:
+            item.add_marker(pytest.mark.slow)
