@@ -2,7 +2,9 @@
 the story in three clicks, lets an audience judge two anonymous reports, and keeps this browser
 session's comparisons to reopen and download without regenerating."""
 import datetime as dt
+import itertools
 import random
+import time
 
 import pandas as pd
 import streamlit as st
@@ -111,6 +113,11 @@ elif not history:
 
 
 # ------------------------------------------------------------------ one comparison, written or reopened
+def _raise(error: Exception):
+    raise error
+    yield  # a generator: the error surfaces where the column is written, like any other column's
+
+
 def header(rec: dict, mode: str) -> None:
     b = rec.get("blind")
     if b and not b["vote"]:
@@ -175,7 +182,8 @@ def details(rec: dict, mode: str) -> None:
 
 
 def show(rec: dict, write=None) -> None:
-    """Draw a comparison; with `write(mode) -> column`, write each column first (streaming)."""
+    """Draw a comparison; with `write = (start, finish)`, write its columns first: every column starts
+    (`start(mode) -> slot`) before the first one streams to its end (`finish(mode, slot) -> column`)."""
     if (s := rec.get("story")) and s["step"] in story.LOOK:
         st.info(f"Step {s['step']}: {story.LOOK[s['step']]}", icon="👀")
     modes = rec["settings"]["modes"]
@@ -183,12 +191,22 @@ def show(rec: dict, write=None) -> None:
     for col, mode in zip(columns, modes):  # headers first, so every column is visible while others write
         with col:
             header(rec, mode)
+    places = {}
     for col, mode in zip(columns, modes):
+        # keyed (CSS class st-key-...) so `bench` can time each column in the browser; by letter when blind
+        name = next((k for k in ("A", "B") if (rec.get("blind") or {}).get(k) == mode), mode)
         with col:
-            if write:
-                rec["modes"][mode] = write(mode)
-            elif "report" in rec["modes"][mode]:
-                st.markdown(ui.escape(rec["modes"][mode]["report"]["report"]))
+            with st.container(key=f"report-{name}"):
+                if write:
+                    slot = write[0](mode)
+                elif "report" in rec["modes"][mode]:
+                    st.markdown(ui.escape(rec["modes"][mode]["report"]["report"]))
+            places[mode] = (slot if write else None, st.container(key=f"done-{name}"))
+    for mode in modes:
+        slot, done = places[mode]
+        if write:
+            rec["modes"][mode] = write[1](mode, slot)
+        with done:
             details(rec, mode)
     b = rec.get("blind")
     if b and not b["vote"]:
@@ -225,20 +243,49 @@ def write(request: dict) -> dict:
     rec = comparison.build(text, scrubbed.count, settings, {m: {} for m in modes}, case_id=request["case_id"],
                            blind=blind_letters, story=request.get("story"))
 
-    def column(mode: str) -> dict:
+    started = {}
+
+    def start(mode: str):
+        """A column's place and its report stream, not yet pulled."""
         r = generate.Report(mode, reporter.model_name(mode, adapter))
+        slot = st.empty()
+        started[mode] = {"r": r, "pieces": reporter.stream(text, mode, request["as_of"], r, adapter=adapter),
+                         "head": None, "spent": 0.0, "slot": slot}
+        return slot
+
+    def prime(mode: str) -> None:
+        """The RAG column's restated case needs no model: shown as soon as the first column has text."""
+        s = started[mode]
+        if s["head"] is not None:
+            return
+        s["head"] = ""
+        if mode == "rag" and not reporter.remote(mode):
+            t = time.perf_counter()
+            try:
+                s["head"] = next(s["pieces"], "")
+            except UserError as e:
+                s["pieces"] = _raise(e)
+            s["spent"] = time.perf_counter() - t
+            if s["head"]:
+                s["slot"].markdown(ui.escape(s["head"]))
+
+    def finish(mode: str, slot) -> dict:
+        s = started[mode]
+        prime(mode)
+        t, r = time.perf_counter(), s["r"]
         try:
-            st.write_stream(ui.escape(piece) for piece in reporter.stream(text, mode, request["as_of"], r,
-                                                                        adapter=adapter))
+            ui.stream_into(slot, itertools.chain([s["head"]], s["pieces"]),
+                           on_first=lambda: [prime(m) for m in modes])
         except UserError as e:  # this column failed (a stalled model, an unreachable endpoint); the others go on
             return {"error": str(e)}
+        r.seconds = s["spent"] + time.perf_counter() - t  # its own work, not the wait for the columns before it
         col = comparison.column(r, cases.facts_found(r.text, known["key_facts"]) if known else None)
         if mode == "rag" and not reporter.remote(mode):
             col["how"] = (f"Subjective and Objective restate the case; the model wrote the Assessment "
                           f"({r.tokens} tokens); the Plan copies the chosen passage word for word.")
         return col
 
-    show(rec, column)
+    show(rec, (start, finish))
     history.append(rec)  # only once every column is written: a reopened comparison is always whole
     st.session_state.current = rec["id"]
     return rec

@@ -17,4 +17,8 @@ def test_quick_bench_prints_every_figure(seeded):
     assert set(r["retrieval_ms"]) == {"1000", "5000"}
     assert all(0 < v["p50"] <= v["p95"] for v in r["retrieval_ms"].values())
     assert set(r["hybrid_retrieval_ms"]) == {"1000", "5000"} and r["lexical_ms"]["chunks"] == 5000
+    assert set(r["ttft_s"]) == set(r["app_tok_s"]) == set(r["generation_tok_s"]) and r["app_compare_s"] > 0
+    assert all(v > 0 for m, v in r["app_tok_s"].items() if m != "rag") and r["ingest_chunks_s"] > 0
+    assert set(r["embedders"]["chunks_s"]) == {"ours", "chroma_default", "onnx"}
+    assert r["embedders"]["min_cosine_onnx_vs_ours"] >= 0.999
     assert r["first_report_s"] > 0 and r["rss_mb"] > 0 and r["finetune_peak_rss_mb"] > 0

@@ -84,3 +84,23 @@ def test_doctor_json_reports_offline_and_loaded(models_home, data_dir):
     assert r["generator"]["loaded"] and r["generator"]["path"].endswith(".gguf")
     assert r["embedder"]["loaded"] and r["embedder"]["dim"] == 384
     assert r["data_dir"] == str(data_dir.resolve())
+
+
+def test_the_onnx_export_computes_our_vectors_and_serves_chromas_default_embedder(cfg, tmp_path):
+    """The bench's peers run the same model: the graph exported from the packaged weights gives the
+    vectors ingest stores (cosine >= 0.999), and Chroma's own ONNXMiniLM_L6_V2 reads it from the
+    cache folder it checks before downloading."""
+    import shutil
+    import numpy as np
+    from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
+    from rag_vs_ft import bench, embedder
+    folder = embedder.export(cfg)
+    texts = bench.corpus_chunks(cfg)[:24] + ["atrial fibrillation, CHA2DS2-VASc 3"]
+    ours = np.array(models.load_embedder(cfg).embed_documents(texts))
+    onnx = np.array(embedder.OnnxEmbeddings(folder).embed_documents(texts))
+    chroma = ONNXMiniLM_L6_V2(preferred_providers=["CPUExecutionProvider"])
+    chroma.DOWNLOAD_PATH = tmp_path
+    shutil.copytree(folder, tmp_path / chroma.EXTRACTED_FOLDER_NAME)
+    theirs = np.array(chroma(texts))
+    assert (onnx * ours).sum(1).min() >= 0.999 and (theirs * ours).sum(1).min() >= 0.999
+    assert not (tmp_path / chroma.ARCHIVE_FILENAME).exists(), "nothing was downloaded"
