@@ -57,7 +57,7 @@ def title(rec: dict) -> str:
 def markdown(rec: dict) -> str:
     """A readable copy: the notice, the case, the settings, each report with its citations and checks."""
     s = rec["settings"]
-    lines = [f"# RAG or fine-tuning? Reports side by side", "", f"> {NOTICE}", "",
+    lines = ["# RAG or fine-tuning? Reports side by side", "", f"> {NOTICE}", "",
              f"Written {rec['at'].replace('T', ' ')}; research read "
              f"{'as of ' + s['as_of'] if s.get('as_of') else 'in full'}; fine-tuned adapter `{s.get('adapter')}`.",
              "", "## Case", "", escape(rec["case"]), ""]

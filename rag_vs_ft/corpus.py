@@ -153,7 +153,6 @@ def _markdown_parts(text: str) -> list[tuple[str, int | None, str]]:
 
 def _read_pdf(data: bytes, name: str) -> tuple[dict, list]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
