@@ -113,17 +113,12 @@ elif not history:
 
 
 # ------------------------------------------------------------------ one comparison, written or reopened
-def _raise(error: Exception):
-    raise error
-    yield  # a generator: the error surfaces where the column is written, like any other column's
-
-
 def header(rec: dict, mode: str) -> None:
     b = rec.get("blind")
     if b and not b["vote"]:
-        st.subheader("A" if b["A"] == mode else "B")
+        st.subheader(comparison.letter(rec, mode))
         return
-    st.subheader((("A" if b["A"] == mode else "B") + " · " if b else "") + LABELS[mode])
+    st.subheader((comparison.letter(rec, mode) + " · " if b else "") + LABELS[mode])
     st.caption(ui.escape(f"Written by {rec['settings']['models'][mode]}"))
     if mode in generate.ADAPTER_MODES:
         st.info(f"Knows only what its training reports said: practice as of {cutoff}.", icon="🧊")
@@ -194,7 +189,7 @@ def show(rec: dict, write=None) -> None:
     places = {}
     for col, mode in zip(columns, modes):
         # keyed (CSS class st-key-...) so `bench` can time each column in the browser; by letter when blind
-        name = next((k for k in ("A", "B") if (rec.get("blind") or {}).get(k) == mode), mode)
+        name = comparison.letter(rec, mode) or mode
         with col:
             with st.container(key=f"report-{name}"):
                 if write:
@@ -263,8 +258,8 @@ def write(request: dict) -> dict:
             t = time.perf_counter()
             try:
                 s["head"] = next(s["pieces"], "")
-            except UserError as e:
-                s["pieces"] = _raise(e)
+            except UserError as e:  # shown where the column is finished, like any other column's error
+                s["error"] = str(e)
             s["spent"] = time.perf_counter() - t
             if s["head"]:
                 s["slot"].markdown(ui.escape(s["head"]))
@@ -273,6 +268,8 @@ def write(request: dict) -> dict:
         s = started[mode]
         prime(mode)
         t, r = time.perf_counter(), s["r"]
+        if "error" in s:
+            return {"error": s["error"]}
         try:
             ui.stream_into(slot, itertools.chain([s["head"]], s["pieces"]),
                            on_first=lambda: [prime(m) for m in modes])

@@ -180,9 +180,8 @@ def cmd_report(args, cfg) -> int:
     if args.as_of:
         _check_date(args.as_of)
     reporter = generate.Reporter(cfg, args.adapter)
-    columns = {}
+    columns, quiet = {}, args.json or args.markdown
     for mode in modes:
-        quiet = args.json or args.markdown
         if not quiet:
             print(f"== {mode} ({reporter.model_name(mode)})", flush=True)
         r = generate.Report(mode, reporter.model_name(mode))

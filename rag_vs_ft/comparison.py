@@ -37,6 +37,11 @@ def build(case: str, identifiers_removed: int, settings: dict, columns: dict[str
             "modes": columns, "blind": blind, "story": story}
 
 
+def letter(rec: dict, mode: str) -> str | None:
+    """"A" or "B" when `mode` wrote a column of a blind comparison, else None."""
+    return next((k for k in ("A", "B") if (rec.get("blind") or {}).get(k) == mode), None)
+
+
 def as_json(rec: dict) -> dict:
     """The `report --json` shape: case, identifiers removed, and each mode's report."""
     return {"case": rec["case"], "identifiers_removed": rec["identifiers_removed"],
@@ -65,8 +70,8 @@ def markdown(rec: dict) -> str:
         lines += [f"{rec['identifiers_removed']} identifiers were removed before any model saw the case.", ""]
     blind = rec.get("blind") or {}
     for mode, col in rec["modes"].items():
-        letter = next((k for k in ("A", "B") if blind.get(k) == mode), None)
-        lines += [f"## {LABELS[mode]}" + (f" (blind column {letter})" if letter else ""), ""]
+        shown_as = letter(rec, mode)
+        lines += [f"## {LABELS[mode]}" + (f" (blind column {shown_as})" if shown_as else ""), ""]
         if "error" in col:
             lines += [f"Failed: {escape(col['error'])}", ""]
             continue

@@ -19,6 +19,8 @@ from pathlib import Path
 from .config import REPO, Config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"]
 POLL_S = 0.05  # often enough for tenths of a second; more often, the polling itself slows the page
 OPTIONS = {"base": "Base (no tuning, no retrieval)", "hybrid": "Fine-tuned + RAG"}
 _READ = """modes => modes.map(m => {
@@ -36,7 +38,8 @@ def available() -> bool:
     return Path(CHROMIUM).exists()
 
 
-def _serve(cfg: Config, port: int) -> subprocess.Popen:
+def serve(cfg: Config, port: int) -> subprocess.Popen:
+    """The app as `make run` serves it, on `port`, once it answers its health check (the browser test's too)."""
     env = dict(os.environ, RAG_VS_FT_HOME=str(cfg.data_dir), RAG_VS_FT_MODELS=str(cfg.models_dir),
                RAG_VS_FT_MAX_NEW_TOKENS=str(cfg.max_new_tokens))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -52,7 +55,7 @@ def _serve(cfg: Config, port: int) -> subprocess.Popen:
     raise RuntimeError("the app did not start within two minutes")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -84,13 +87,11 @@ def measure(cfg: Config, case: str, modes: list[str]) -> dict | None:
         return None
     import re
     from playwright.sync_api import sync_playwright
-    port = _free_port()
-    proc = _serve(cfg, port)
+    port = free_port()
+    proc = serve(cfg, port)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1300})
             page.goto(f"http://127.0.0.1:{port}")
             box = page.get_by_label("Case", exact=True)
