@@ -79,6 +79,7 @@ class Engine:
     def __init__(self, cfg: Config, tok, n_ctx: int = 2048):
         self.cfg, self.tok, self.n_ctx = cfg, tok, n_ctx
         self._models: dict[str, object] = {}
+        self._end = tok.convert_tokens_to_ids("<|im_end|>")  # closes the system turn
 
     def _model(self, adapter_dir: Path | None):
         key = str(adapter_dir) if adapter_dir else ""
@@ -93,12 +94,16 @@ class Engine:
     def stream(self, adapter_dir: Path | None, messages: list[dict], max_new_tokens: int,
                out: Generation | None = None, prefix: str = "", stop: str | None = None) -> Iterator[str]:
         """Greedy decoding of the chat-templated prompt (and `prefix`, the answer's given start),
-        yielding text pieces as they come, up to `stop` if given."""
+        yielding text pieces as they come, up to `stop` if given. The system turn's KV state is kept
+        from the adapter's last prompt when it matches (each adapter has its own context), which
+        saves ~0.1 s of prompt read. Never more than that turn: re-reading only the last token of a
+        repeated prompt changes its logits enough to change a greedy report, while a fixed boundary
+        gives the same report as a fresh context (tested)."""
         out = out if out is not None else Generation()
         out._start = time.perf_counter()
         llm = self._model(adapter_dir)
         ids = prompt_ids(self.tok, messages, prefix)[-(self.n_ctx - max_new_tokens):]
-        llm.reset()
+        llm.n_tokens = min(llm.n_tokens, ids.index(self._end) + 1 if self._end in ids else 0)
         for chunk in llm.create_completion(ids, max_tokens=max_new_tokens, temperature=0.0, top_k=1,
                                            repeat_penalty=REPETITION_PENALTY, stream=True,
                                            stop=[stop] if stop else None):

@@ -79,6 +79,22 @@ def test_every_mode_writes_a_soap_report(reporter):
         assert (r.cutoff == "2018-12-31") == (mode in generate.ADAPTER_MODES), mode
 
 
+def test_a_report_does_not_depend_on_what_the_engine_wrote_before(reporter):
+    """llama.cpp keeps the system turn's KV state between prompts: the same report whether the
+    context is fresh, has just read this very prompt, or another mode's."""
+    if reporter.backend != "llamacpp":
+        pytest.skip("only llama.cpp keeps a context between prompts")
+    from rag_vs_ft.bench import CASE as case  # one whose report re-reading the last token alone changed
+    for llm in reporter.engine._models.values():
+        llm.reset()
+    first = reporter.report(case, "finetuned")
+    again = reporter.report(case, "finetuned")
+    reporter.report(case, "hybrid")
+    after_other = reporter.report(case, "finetuned")
+    assert first.text == again.text == after_other.text
+    assert first.tokens == again.tokens == after_other.tokens
+
+
 def test_report_cli_json_contract(seeded):
     run = subprocess.run([sys.executable, "-m", "rag_vs_ft", "report", "--case", CASE, "--mode",
                           "finetuned,rag", "--as-of", "2020-01-01", "--json"], capture_output=True, text=True,
