@@ -7,7 +7,7 @@ from typing import Iterable
 
 import streamlit as st
 
-from rag_vs_ft import comparison, config, generate, index, models
+from rag_vs_ft import comparison, config, embedder, generate, index, models
 
 NOTICE = generate.NOTICE
 
@@ -30,11 +30,12 @@ def reporter(data_dir: str) -> generate.Reporter:
 def _prepare(cfg: config.Config) -> None:
     """First start: convert the shipped model and index the seed corpus, with visible progress.
     Plain file checks decide, so later runs draw nothing (a cached function would replay its spinner)."""
-    if (cfg.generator_dir / "model.safetensors").is_file() and index.seeded(cfg):
+    if (cfg.generator_dir / "model.safetensors").is_file() and embedder.ready(cfg) and index.seeded(cfg):
         return
     with st.status("Preparing (first start only)…", expanded=True) as status:
-        st.write("Converting the packaged model to a fast local copy…")
+        st.write("Converting the packaged models to fast local copies…")
         models.prepare_generator(cfg)
+        embedder.export(cfg)
         bar = st.progress(0.0, "Indexing the research corpus…")
         index.seed(cfg, lambda done, total, what: bar.progress(done / max(total, 1), f"Indexing {what}"))
         status.update(label="Ready", state="complete", expanded=False)

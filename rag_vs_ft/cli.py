@@ -109,10 +109,11 @@ def cmd_reindex(args, cfg) -> int:
     return 1 if r["errors"] else 0
 
 
-@command("prepare", "convert the model once and index the seed corpus if nothing is indexed")
+@command("prepare", "convert the models once and index the seed corpus if nothing is indexed")
 def cmd_prepare(args, cfg) -> int:
-    from . import index, models
+    from . import embedder, index, models
     path = models.prepare_generator(cfg)
+    embedder.export(cfg)
     r = index.seed(cfg, _bar(args, "file"))
     emit(args, {"generator": str(path), "seeded": r.as_dict() if r else None},
          f"model ready at {path}\n" + (_ingest_summary(r.as_dict()) if r else "index already seeded"))

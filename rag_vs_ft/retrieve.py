@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from . import clinical, index
 from .config import Config
@@ -41,6 +42,7 @@ class _Lexical:
     texts: list[str]
     metas: list[dict]
     bm25: object
+    memo: dict = field(default_factory=dict)  # (problem phrase, as_of) -> its hits in this index
 
     def by_doc(self) -> dict[str, list[int]]:
         """doc_id -> positions of its chunks (computed once per index)."""
@@ -52,6 +54,10 @@ class _Lexical:
 
 
 _cache: dict[str, _Lexical] = {}
+# Our own writes change the catalog's stamp; the chunk count catches anyone else's (another client of a
+# Chroma server). Counting takes ~4 ms at 50k chunks, so it is asked at most once a second.
+_counted: dict[str, tuple[float, int, int]] = {}
+RECOUNT_S = 1.0
 _lock = threading.Lock()
 
 
@@ -64,7 +70,11 @@ def lexical(cfg: Config, vs) -> _Lexical:
     """The BM25 side, cached per store; the catalog stamp and the chunk count say when to rebuild."""
     import bm25s
     where = f"{cfg.chroma_host}:{cfg.chroma_port}" if cfg.chroma_host else str(cfg.chroma_dir)
-    key = (index._stamp(cfg), vs._collection.count())
+    stamp, now = index._stamp(cfg), time.monotonic()
+    counted = _counted.get(where)
+    if not counted or counted[1] != stamp or now - counted[0] > RECOUNT_S:
+        _counted[where] = counted = (now, stamp, vs._collection.count())
+    key = (stamp, counted[2])
     with _lock:
         hit = _cache.get(where)
         if hit and hit.key == key:
@@ -99,43 +109,41 @@ def _visible(meta: dict, as_of: str | None) -> bool:
 def fused(cfg: Config, case: str, as_of: str | None = None, vs=None, lex: _Lexical | None = None
           ) -> list[tuple[str, float]]:
     """(doc_id, fused score) for every document either retriever found, best first."""
-    import numpy as np
-    from . import models
     vs = vs or index.vector_store(cfg)
     lex = lex or lexical(cfg, vs)
     if not lex.texts:
         return []
     qs = queries(case)
     scores: dict[str, float] = {}
-
-    def add(ranked_docs: list[str], weight: float) -> None:
-        for rank, doc in enumerate(dict.fromkeys(ranked_docs)):
-            scores[doc] = scores.get(doc, 0.0) + weight / (RRF_K + rank + 1)
-
-    embedder = models.load_embedder(cfg)
-    vectors = [embedder.embed_query(case)] + [_phrase_vector(embedder, q) for q, _ in qs[1:]]
-    dense = vs._collection.query(query_embeddings=vectors, n_results=min(DENSE_CHUNKS, len(lex.texts)),
-                                 where=index.as_of_filter(as_of), include=["metadatas"])
-    mask = np.array([_visible(m, as_of) for m in lex.metas], dtype=np.float32) if as_of else None
-    n = min(LEXICAL_CHUNKS, len(lex.texts) if mask is None else int(mask.sum()))
-    if n:
-        hits, _ = lex.bm25.retrieve(_tokenize([q for q, _ in qs]), k=n, show_progress=False,
-                                    weight_mask=mask, n_threads=1)
-    for i, (_, weight) in enumerate(qs):
-        add([m["doc_id"] for m in dense["metadatas"][i]], weight)
-        if n:
-            add([lex.metas[j]["doc_id"] for j in hits[i] if mask is None or mask[j]], weight)
+    for (_, weight), rankings in zip(qs, _rankings(cfg, vs, lex, [q for q, _ in qs], as_of)):
+        for ranked_docs in rankings:
+            for rank, doc in enumerate(dict.fromkeys(ranked_docs)):
+                scores[doc] = scores.get(doc, 0.0) + weight / (RRF_K + rank + 1)
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-_phrases: dict[str, list[float]] = {}
-
-
-def _phrase_vector(embedder, phrase: str) -> list[float]:
-    """The problem queries are a fixed vocabulary: each is embedded once per process."""
-    if phrase not in _phrases:
-        _phrases[phrase] = embedder.embed_query(phrase)
-    return _phrases[phrase]
+def _rankings(cfg: Config, vs, lex: _Lexical, texts: list[str], as_of: str | None) -> list[tuple[list, list]]:
+    """Per query: the doc ids of its dense hits and of its BM25 hits, best first. The first query is
+    the case; the others are problem phrases from a fixed vocabulary, whose hits are kept with the index
+    they were found in (a report then searches once per retriever instead of once per problem)."""
+    import numpy as np
+    from .embedder import query_embedder
+    missing = [t for t in dict.fromkeys(texts[1:]) if (t, as_of) not in lex.memo]
+    asked = [texts[0]] + missing
+    if as_of and ("visible", as_of) not in lex.memo:
+        lex.memo["visible", as_of] = np.array([_visible(m, as_of) for m in lex.metas], dtype=np.float32)
+    mask = lex.memo["visible", as_of] if as_of else None
+    n = min(LEXICAL_CHUNKS, len(lex.texts) if mask is None else int(mask.sum()))
+    embedder = query_embedder(cfg)
+    vectors = [embedder.embed_query(t) for t in asked]
+    dense = vs._collection.query(query_embeddings=vectors, n_results=min(DENSE_CHUNKS, len(lex.texts)),
+                                 where=index.as_of_filter(as_of), include=["metadatas"])
+    hits = lex.bm25.retrieve(_tokenize(asked), k=n, show_progress=False, weight_mask=mask,
+                             n_threads=1)[0] if n else [[] for _ in asked]
+    found = [([m["doc_id"] for m in dense["metadatas"][i]],
+              [lex.metas[j]["doc_id"] for j in hits[i] if mask is None or mask[j]]) for i in range(len(asked))]
+    lex.memo.update({(t, as_of): f for t, f in zip(missing, found[1:])})
+    return [found[0]] + [lex.memo[(t, as_of)] for t in texts[1:]]
 
 
 def recommendation(chunks: list[tuple[str, dict]]) -> tuple[str, dict]:
