@@ -320,7 +320,7 @@ def _eval_flags(p):
     p.add_argument("--mode", default=",".join(generate.MODES), help="comma list of modes (default: all)")
     p.add_argument("--limit", type=int, default=0, help="only the first N cases")
     p.add_argument("--cases", default="heldout", help="heldout (reported), dev (for choosing designs), or a "
-                   "later round of either found in corpus/cases (dev2, heldout2)")
+                   "later round of either found in corpus/cases (dev2, heldout2, heldout3)")
     p.add_argument("--as-of", help="research published by this date only (YYYY-MM-DD)")
     p.add_argument("--adapter", default="finetuned", help="which fine-tuned adapter to score")
     p.add_argument("--markdown", metavar="FILE", help="also write a shareable Markdown report")
