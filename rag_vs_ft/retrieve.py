@@ -42,7 +42,8 @@ class _Lexical:
     texts: list[str]
     metas: list[dict]
     bm25: object
-    memo: dict = field(default_factory=dict)  # (problem phrase, as_of) -> its hits in this index
+    # kept with this index: (problem phrase, as_of) -> its hits; ("visible", as_of) -> the timeline's mask
+    memo: dict = field(default_factory=dict)
 
     def by_doc(self) -> dict[str, list[int]]:
         """doc_id -> positions of its chunks (computed once per index)."""
