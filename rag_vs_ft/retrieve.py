@@ -42,6 +42,7 @@ class _Lexical:
     texts: list[str]
     metas: list[dict]
     bm25: object
+    doc_of: dict[str, str]  # chunk id -> doc_id, so a dense query need not fetch metadata
     # kept with this index: (problem phrase, as_of) -> its hits; ("visible", as_of) -> the timeline's mask
     memo: dict = field(default_factory=dict)
 
@@ -80,15 +81,16 @@ def lexical(cfg: Config, vs) -> _Lexical:
         hit = _cache.get(where)
         if hit and hit.key == key:
             return hit
-        texts, metas = [], []
+        ids, texts, metas = [], [], []
         for offset in range(0, key[1], PAGE):  # one get() of a large store exceeds SQLite's variable limit
             got = vs._collection.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
+            ids += got["ids"]
             texts += got["documents"]
             metas += got["metadatas"]
         bm25 = bm25s.BM25()
         if texts:
             bm25.index(_tokenize([f"{m.get('title', '')}\n{t}" for t, m in zip(texts, metas)]), show_progress=False)
-        _cache[where] = hit = _Lexical(key, texts, metas, bm25)
+        _cache[where] = hit = _Lexical(key, texts, metas, bm25, {i: m["doc_id"] for i, m in zip(ids, metas)})
         return hit
 
 
@@ -138,10 +140,10 @@ def _rankings(cfg: Config, vs, lex: _Lexical, texts: list[str], as_of: str | Non
     embedder = query_embedder(cfg)
     vectors = [embedder.embed_query(t) for t in asked]
     dense = vs._collection.query(query_embeddings=vectors, n_results=min(DENSE_CHUNKS, len(lex.texts)),
-                                 where=index.as_of_filter(as_of), include=["metadatas"])
+                                 where=index.as_of_filter(as_of), include=[])  # ids only: 2 ms less at 50k
     hits = lex.bm25.retrieve(_tokenize(asked), k=n, show_progress=False, weight_mask=mask,
                              n_threads=1)[0] if n else [[] for _ in asked]
-    found = [([m["doc_id"] for m in dense["metadatas"][i]],
+    found = [([lex.doc_of[c] for c in dense["ids"][i] if c in lex.doc_of],
               [lex.metas[j]["doc_id"] for j in hits[i] if mask is None or mask[j]]) for i in range(len(asked))]
     lex.memo.update({(t, as_of): f for t, f in zip(missing, found[1:])})
     return [found[0]] + [lex.memo[(t, as_of)] for t in texts[1:]]
