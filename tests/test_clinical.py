@@ -74,10 +74,17 @@ def test_bm25_index_follows_the_store(seeded, cfg, monkeypatch):
     before = retrieve.lexical(cfg, vs)
     assert len(before.texts) == vs._collection.count() > 200
     assert len({(m["doc_id"], m["chunk"]) for m in before.metas}) == len(before.metas), "no chunk read twice"
-    index.ingest(cfg, [("zz.md", b"# Zebrafish note\n\n## Practice point\nIn zebrafish keepers, add zorbicillin 5 mg.")])
+    af, phrase = "70-year-old woman with atrial fibrillation and hypertension.", (clinical.PHRASES["af"], None)
+    retrieve.fused(cfg, af)
+    assert phrase in before.memo, "a problem's hits are kept with the index they were found in"
+    index.ingest(cfg, [("zz.md", b"# Zebrafish note\n\n## Practice point\nIn zebrafish keepers, add zorbicillin 5 mg."),
+                       ("zz-af.md", b"# Atrial fibrillation note\n\n## Practice point\nIn atrial fibrillation, "
+                                    b"add zorbicillin 5 mg.")])
     after = retrieve.lexical(cfg, index.vector_store(cfg))
-    assert len(after.texts) == len(before.texts) + 1
+    assert len(after.texts) == len(before.texts) + 2
     assert retrieve.fused(cfg, "zebrafish zorbicillin")[0][0] == "zz"
+    retrieve.fused(cfg, af)
+    assert "zz-af" in set(after.memo[phrase][0]) & set(after.memo[phrase][1]), "found again in the new store"
 
 
 def test_only_the_plan_is_checked_for_supported_recommendations():
