@@ -1,5 +1,7 @@
 """all-MiniLM-L6-v2 exported once from the packaged weights to an ONNX graph (under the models dir),
-and a runner for it: the bench's peers for ingest's embedder (sentence-transformers on torch).
+and a runner for it. It embeds each report's query (`query_embedder`: one short text, where ONNX
+Runtime is twice as fast as torch), and it is the bench's peer for ingest's embedder
+(sentence-transformers on torch, which keeps embedding documents: in batches both run alike).
 
 Chroma's default embedder (`ONNXMiniLM_L6_V2`) runs such a graph but downloads its copy; it looks in
 its cache folder first, so `bench` fills a temporary one from this export and runs Chroma's own code
