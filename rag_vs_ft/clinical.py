@@ -23,8 +23,9 @@ CONDITIONS = {
     "asthma": (r"asthma\w*", ""),
     "copd": (r"chronic obstructive|emphysema|chronic bronchitis|copd", ""),
     "obesity": (r"obes\w*|overweight|bmi (?:of )?(?:27|30|35) or more", ""),
-    "ascvd": (r"atherosclerotic|cardiovascular disease|myocardial infarctions?|coronary|strokes?|angina|"
-              r"peripheral arter\w+ disease|revasculari[sz]ation", r"ASCVD|CAD|PAD|MI|PCI|CABG|NSTEMI|STEMI"),
+    "ascvd": (r"atherosclerotic(?! \w+ risk)|cardiovascular disease|myocardial infarctions?|"
+              r"coronary(?! artery calcium| calcium)|strokes?|angina|peripheral arter\w+ disease|revasculari[sz]ation",
+              r"ASCVD(?! risk)|CAD|PAD|MI|PCI|CABG|NSTEMI|STEMI"),  # a risk score or calcium score is not the disease
     "dyslipidemia": (r"ldl|cholesterol|hyperlipid\w*|dyslipid\w*|hypercholesterol\w*", ""),
     "cap": (r"pneumonia", r"CAP"),
     "osa": (r"sleep apno?ea", r"OSA"),
@@ -44,7 +45,7 @@ PHRASES = {  # condition -> words a query or a report uses for it
     "atherosclerotic cardiovascular disease", "dyslipidemia": "LDL cholesterol", "cap": "community-acquired "
     "pneumonia", "osa": "obstructive sleep apnea", "icu": "intensive care", "statin_intolerance": "statin intolerance"}
 _NEGATION = re.compile(r"\b(?:no|not|without|denies|negative for|free of|never had)\b[\w ,/-]{0,30}$", re.I)
-_EITHER = re.compile(r"\bwith or without\b[\w ,/-]{0,20}$", re.I)
+_EITHER = re.compile(r"\b(?:with or without|(?:at|are at) (?:\w+ )?risk (?:of|for))\b[\w ,/-]{0,20}$", re.I)
 _PATTERNS = {c: re.compile(rf"(?i:\b(?:{p})\b)" + (rf"|\b(?:{a})\b" if a else "")) for c, (p, a) in CONDITIONS.items()}
 _EF = re.compile(r"\b(?:LV)?EF\b(?: of| was| is|:)?\s*(\d{2})\s*%|ejection fraction (?:of )?(\d{2})\s*%", re.I)
 _BMI = re.compile(r"\bBMI(?: of| is|:)?\s*(\d{2}(?:\.\d)?)", re.I)
@@ -91,6 +92,7 @@ def _findings(text: str) -> tuple[tuple[int, int, str, str], ...]:
 
 _AT_HAND = re.compile(r"\b(?:presents?|presenting|admitted|seen|referred|comes?|came|newly|new|diagnosed|found|"
                       r"who also has|also has|has|now has|review)\b(?:\W+\w+){0,7}?\W+$", re.I)
+_VISIT = re.compile(r"\b(?:is|was) (?:\w+ )?(?:seen|admitted|referred|reviewed|discharged)\b", re.I)
 # Cues strong enough to name the problem at hand in any sentence, not only the first.
 _AT_HAND_LATER = re.compile(r"\b(?:presents?|presenting|admitted|referred|newly|new diagnosis of|diagnosed|found|"
                             r"now has|today (?:with|for))\b(?:\W+\w+){0,7}?\W+$", re.I)
@@ -110,7 +112,8 @@ def _matches(text: str, measured: bool) -> tuple[tuple[int, int, str, str], ...]
                 state = "no" if _NEGATION.search(before) else "yes"
             out.append((m.start(), m.end(), cond, state))
     if measured:  # numbers a case states: LVEF 30% is HFrEF, BMI 34 is obesity
-        heart_failure = _PATTERNS["hf"].search(text) or _PATTERNS["hfpef"].search(text)
+        heart_failure = _PATTERNS["hf"].search(text) or _PATTERNS["hfpef"].search(text) or \
+            any(cond == "hf" for _, _, cond, _ in _findings(text))  # a raised NT-proBNP
         for m in _EF.finditer(text):  # a normal LVEF is HFpEF only in a patient with heart failure
             cond = "hfref" if int(m.group(1) or m.group(2)) <= 40 else "hfpef"
             if cond == "hfref" or heart_failure:
@@ -134,8 +137,11 @@ def mentions(text: str, measured: bool = True) -> list[tuple[int, str, str]]:
 
 _HISTORY = re.compile(r"\b(?:after|history of|previous|prior|past|post|s/p|status post)\b(?:\W+\w+){0,5}?\W+$",
                       re.I)
+_YEARS_AGO = re.compile(r"[^.;:,()]{0,50}?\b(?:in (?:19|20)\d\d|\d+ years ago)\b")  # "ICU admission ... in 2017"
 STRONG = {"af", "cap", "copd", "asthma", "osa"}  # findings that make the diagnosis; BP, HbA1c, NT-proBNP do not
-SETTINGS = {"icu", "statin_intolerance"}          # a population may require them; never the problem at hand
+# A setting a population may require, never the problem at hand. A statin intolerance is not one: a
+# note that opens with it is about lipids (chosen on the development sets).
+SETTINGS = {"icu"}
 
 
 @lru_cache(maxsize=4096)
@@ -143,9 +149,10 @@ def _named(case: str) -> tuple[frozenset[str], frozenset[str]]:
     """(conditions named in words as current problems, conditions named only as history: "2 years
     after a myocardial infarction", "history of stroke")."""
     now, past = set(), set()
-    for start, _, cond, state in _matches(case, measured=False):
+    for start, end, cond, state in _matches(case, measured=False):
         if state == "yes":
-            (past if _HISTORY.search(case[max(0, start - 40): start]) else now).add(cond)
+            was = _HISTORY.search(case[max(0, start - 40): start]) or _YEARS_AGO.match(case, end)
+            (past if was else now).add(cond)
     return frozenset(now), frozenset(past - now)
 
 
@@ -176,6 +183,7 @@ def _problems(case: str) -> tuple[str, ...]:
     out = [cond for _, cond, state in mentions(case) if state == "yes"]
     now, past = _named(case)
     soft = {cond for _, _, cond, _ in _findings(case)} - STRONG - now - past if now else set()
+    out = [c for c in out if not (c in SETTINGS and c in past)]  # intensive care in 2017 is not today's setting
     later = past | soft | SETTINGS  # "5 months after an NSTEMI"; BP 142/86 in a case about HFpEF
     out = [c for c in out if c not in later] + [c for c in out if c in later]
     if "hf" in out and ({"hfref", "hfpef"} & set(out)):
@@ -183,11 +191,13 @@ def _problems(case: str) -> tuple[str, ...]:
     sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z])", case)
     for i, sentence in enumerate(sentences):
         cue = _AT_HAND if i == 0 else _AT_HAND_LATER
+        verb = _VISIT.search(sentence) if i == 0 else None  # "A woman with X and Y is seen today ... for Z": Z
         hit = next((cond for start, _, cond, state in _matches(sentence, measured=False) if state == "yes" and
-                    cond in out + ["hf"] and cue.search(sentence[max(0, start - 60): start])), None)
+                    cond in out + ["hf"] and cond not in SETTINGS and (cue.search(sentence[max(0, start - 60): start])
+                                                                       or verb and start > verb.end())), None)
         if hit == "hf":  # "seen today for heart failure with preserved ejection fraction": its class
             hit = next((c for c in out if c in ("hfref", "hfpef", "hf")), None)
-        if hit and hit not in SETTINGS:
+        if hit:
             out.remove(hit)
             out.insert(0, hit)
             break
@@ -300,10 +310,27 @@ def values(case: str) -> dict[str, float]:
     return out
 
 
+_AGE = re.compile(r"\b(\d{2,3})[- ]years?[- ]old\b|\baged (\d{2,3})\b|\bage (\d{2,3})\b", re.I)
+_AGES = re.compile(r"\baged (\d{2})\s*(?:-|–|to)\s*(\d{2,3})\b|\b(?:aged|age) (\d{2})(?: years)? or (?:older|over|more)\b|"
+                   r"\b(\d{2}) years (?:or|and) (?:older|over)\b", re.I)
+
+
+def age(case: str) -> int | None:
+    """The patient's age in years, where the case states it ("67-year-old", "aged 82")."""
+    m = _AGE.search(case)
+    return int(next(g for g in m.groups() if g)) if m else None
+
+
 def outside(recommendation: str, case: str) -> bool:
-    """The case states a number on the wrong side of a threshold the recommendation's population sets."""
-    have = values(case)
-    return any(k in have and (have[k] < n if op == ">=" else have[k] > n) for k, op, n in limits(population(recommendation)))
+    """The case states a number on the wrong side of a threshold the recommendation's population sets,
+    its age included ("adults aged 60-80" for a 54-year-old)."""
+    have, who = values(case), population(recommendation)
+    years = age(case)
+    for m in _AGES.finditer(who) if years is not None else ():
+        low, high = int(m.group(1) or m.group(3) or m.group(4)), int(m.group(2) or 200)
+        if not low <= years <= high:
+            return True
+    return any(k in have and (have[k] < n if op == ">=" else have[k] > n) for k, op, n in limits(who))
 
 
 def applicability(recommendation: str, case: str) -> float:

@@ -144,3 +144,48 @@ def test_history_comes_after_the_problem_at_hand():
     assert clinical.problems(case)[0] == "hypertension" and "hfpef" not in clinical.problems(case)
     assert clinical.problems("A 70-year-old woman with hypertension is seen today for heart failure with preserved "
                              "ejection fraction (LVEF 52%).")[0] == "hfpef"
+
+
+STEP = ("In adults aged 60-80 with hypertension and no prior stroke, aim for systolic blood pressure 110 to below "
+        "130 mmHg using olmesartan 20-40 mg daily.")
+
+
+def test_a_populations_age_range_is_checked_against_the_patients_age():
+    assert clinical.applicability(STEP, "A 52-year-old man with hypertension, home BP averaging 150/95.") == 0.0
+    assert clinical.applicability(STEP, "A 71-year-old man with hypertension, home BP averaging 150/95.") == 1.0
+    assert clinical.applicability(STEP, "Hypertension in a woman aged 84; home BP 150/80.") == 0.0
+    assert clinical.outside("In adults aged 50 or older with type 2 diabetes, add x.", "A 45-year-old with T2D.")
+
+
+def test_a_risk_score_is_not_the_disease():
+    case = ("61-year-old woman, 10-year ASCVD risk 16% and a coronary artery calcium score of 250; myalgia on two "
+            "statins, now declines any further statin; LDL 168 mg/dL. Type 2 diabetes on metformin.")
+    assert "ascvd" not in clinical.problems(case)
+    assert clinical.applicability(CLEAR, case) == 1.0, "'have or are at high risk of' requires no disease"
+    assert "ascvd" not in clinical.problems("A man at high risk of stroke.")
+
+
+def test_a_setting_in_the_past_is_not_todays():
+    ward = ("Man of 63 admitted to the ward with CAP: fever, right lower lobe consolidation, SpO2 93% on air. "
+            "Penicillin allergy (ICU stay after IV co-amoxiclav in 2015).")
+    assert "icu" not in clinical.problems(ward) and clinical.applicability(CAPE_COD, ward) == 0.5
+    assert "icu" in clinical.problems("Admitted to intensive care today with severe CAP; in 2015 he had a stent.")
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("A 70-year-old man with hypertension and type 2 diabetes is seen today in the arrhythmia clinic 3 months after "
+     "cardioversion for persistent atrial fibrillation.", "af"),
+    ("A 60-year-old woman with hypertension and hypothyroidism is admitted to intensive care with severe "
+     "pneumonia and a PaO2/FiO2 of 150.", "cap"),
+    ("A 71-year-old woman with type 2 diabetes was discharged a week ago after a first admission for heart failure "
+     "with reduced ejection fraction (LVEF 30%).", "hfref"),
+])
+def test_the_problem_after_the_visit_verb_is_the_one_at_hand(case, problem):
+    assert clinical.problems(case)[0] == problem
+
+
+def test_a_raised_natriuretic_peptide_with_a_normal_lvef_is_hfpef():
+    case = ("Breathless on one flight of stairs with ankle oedema. Echo LVEF 60%, E/e' 15; NT-proBNP 900 pg/mL. "
+            "Known hypertension on amlodipine.")
+    assert clinical.problems(case)[0] == "hfpef"
+    assert "hfpef" not in clinical.problems("Hypertension on amlodipine; echo LVEF 60%; NT-proBNP 90 pg/mL.")
