@@ -345,6 +345,9 @@ def applicability(recommendation: str, case: str) -> float:
     has, ruled_out = set(problems(case)), negated(case)
     for c in list(has):
         has |= IMPLIES.get(c, set())
+    bmi = next((float(m.group("n")) for m in _LIMIT.finditer(population(recommendation)) if m.group("bmi")), None)
+    if bmi and values(case).get("bmi", 0) >= bmi:
+        has.add("obesity")  # "a BMI of 27 or more": its own number decides; "30, or 27 with ...": the first
     groups, exclude = needs_groups(recommendation), excludes(recommendation)
     if any(g <= ruled_out for g in groups) or exclude & has or outside(recommendation, case) or \
             any(all(CONFLICTS.get(c) in has and c not in has for c in g) for g in groups):

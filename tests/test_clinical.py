@@ -189,3 +189,15 @@ def test_a_raised_natriuretic_peptide_with_a_normal_lvef_is_hfpef():
             "Known hypertension on amlodipine.")
     assert clinical.problems(case)[0] == "hfpef"
     assert "hfpef" not in clinical.problems("Hypertension on amlodipine; echo LVEF 60%; NT-proBNP 90 pg/mL.")
+
+
+def test_a_bmi_threshold_decides_by_its_own_number():
+    select = ("In adults with established cardiovascular disease and a BMI of 27 or more without diabetes, add "
+              "semaglutide 2.4 mg subcutaneously once weekly.")
+    surmount = ("For adults with a BMI of 30 or more, or 27 or more with a weight-related complication, offer "
+                "tirzepatide once weekly.")
+    stroke = "70-year-old man, ischaemic stroke last year, BMI 29; no diabetes. On atorvastatin 80 mg."
+    assert clinical.applicability(select, stroke) == 1.0
+    assert clinical.applicability(select, stroke.replace("BMI 29", "BMI 25")) == 0.0
+    assert clinical.applicability(surmount, "A 35-year-old woman, BMI 28.4, wants to lose weight; no other problems.") < 1.0
+    assert clinical.applicability(surmount, "A 35-year-old woman, BMI 31, wants to lose weight.") == 1.0
