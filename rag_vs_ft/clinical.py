@@ -218,6 +218,7 @@ _OR = re.compile(r"^[\s,)]*(?:and/)?or\s+(?:\w+\s+){0,2}$", re.I)
 _OR_OTHER = re.compile(r"^[\s,)]*(?:and/)?or\b", re.I)
 
 
+@lru_cache(maxsize=4096)  # pure; asked for every passage against every case
 def population(recommendation: str) -> str:
     """The part of a recommendation that says whom it is for: what comes before its action ("add
     ...") when the patient is named first, and never its stated benefit ("... to reduce heart
