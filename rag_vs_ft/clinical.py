@@ -45,7 +45,8 @@ PHRASES = {  # condition -> words a query or a report uses for it
     "atherosclerotic cardiovascular disease", "dyslipidemia": "LDL cholesterol", "cap": "community-acquired "
     "pneumonia", "osa": "obstructive sleep apnea", "icu": "intensive care", "statin_intolerance": "statin intolerance"}
 _NEGATION = re.compile(r"\b(?:no|not|without|denies|negative for|free of|never had)\b[\w ,/-]{0,30}$", re.I)
-_EITHER = re.compile(r"\b(?:with or without|(?:at|are at) (?:\w+ )?risk (?:of|for))\b[\w ,/-]{0,20}$", re.I)
+_EITHER = re.compile(r"\b(?:with or without|(?:at|are at) (?:\w+ )?risk (?:of|for)|family history of|(?:mother|father|"
+                    r"brother|sister|parent|sibling)s?(?: had| has| with| died of)?)\b[\w ,/-]{0,20}$", re.I)
 _PATTERNS = {c: re.compile(rf"(?i:\b(?:{p})\b)" + (rf"|\b(?:{a})\b" if a else "")) for c, (p, a) in CONDITIONS.items()}
 _EF = re.compile(r"\b(?:LV)?EF\b(?: of| was| is|:)?\s*(\d{2})\s*%|ejection fraction (?:of )?(\d{2})\s*%", re.I)
 _BMI = re.compile(r"\bBMI(?: of| is|:)?\s*(\d{2}(?:\.\d)?)", re.I)
@@ -91,8 +92,9 @@ def _findings(text: str) -> tuple[tuple[int, int, str, str], ...]:
 
 
 _AT_HAND = re.compile(r"\b(?:presents?|presenting|admitted|seen|referred|comes?|came|newly|new|diagnosed|found|"
-                      r"who also has|also has|has|now has|review)\b(?:\W+\w+){0,7}?\W+$", re.I)
+                      r"who also has|also has|has|now has|review|whose)\b(?:\W+\w+){0,7}?\W+$", re.I)
 _VISIT = re.compile(r"\b(?:is|was) (?:\w+ )?(?:seen|admitted|referred|reviewed|discharged)\b", re.I)
+_PRESENTS = re.compile(r"\b(?:presents?|presenting|admitted|comes? in|attends?)\b", re.I)
 # Cues strong enough to name the problem at hand in any sentence, not only the first.
 _AT_HAND_LATER = re.compile(r"\b(?:presents?|presenting|admitted|referred|newly|new diagnosis of|diagnosed|found|"
                             r"now has|today (?:with|for))\b(?:\W+\w+){0,7}?\W+$", re.I)
@@ -127,7 +129,8 @@ def _matches(text: str, measured: bool) -> tuple[tuple[int, int, str, str], ...]
 
 def mentions(text: str, measured: bool = True) -> list[tuple[int, str, str]]:
     """(position, condition, "yes" | "no" | "either") for each condition the text names, first mention first.
-    "no diabetes" is no; "with or without diabetes" is either; a sentence boundary ends a negation."""
+    "no diabetes" is no; "with or without diabetes", "at high risk of stroke" and "her mother had a stroke"
+    are either (not the patient's); a sentence boundary ends a negation."""
     found: dict[str, tuple[int, str]] = {}
     for start, _, cond, state in _matches(text, measured):
         if cond not in found or (found[cond][1] != "yes" and state == "yes"):
@@ -172,7 +175,8 @@ def stated(case: str) -> list[str]:
 def problems(case: str) -> list[str]:
     """The conditions a case states (not negated), the problem at hand first: the one the case
     presents ("admitted with pneumonia", "who also has asthma", "has AFib found on an ECG",
-    "is seen today for heart failure"), else the first one it names. Conditions named only as
+    "is seen today for heart failure", "whose AF was found"; an acute finding-made problem in a case
+    that "presents"), else the first one it names. Conditions named only as
     history, and soft findings beside named problems, come last. General heart failure is dropped
     when its ejection-fraction class is known."""
     return list(_problems(case))
@@ -201,6 +205,11 @@ def _problems(case: str) -> tuple[str, ...]:
             out.remove(hit)
             out.insert(0, hit)
             break
+    else:  # "A woman with T2D and CKD presents after 2 days of fever ...; left lower lobe infiltrate": pneumonia
+        acute = [c for _, _, c, _ in _findings(case) if c in STRONG and c in out]
+        if acute and _PRESENTS.search(sentences[0]) and not now & {acute[0]}:
+            out.remove(acute[0])
+            out.insert(0, acute[0])
     return tuple(out)
 
 

@@ -201,3 +201,19 @@ def test_a_bmi_threshold_decides_by_its_own_number():
     assert clinical.applicability(select, stroke.replace("BMI 29", "BMI 25")) == 0.0
     assert clinical.applicability(surmount, "A 35-year-old woman, BMI 28.4, wants to lose weight; no other problems.") < 1.0
     assert clinical.applicability(surmount, "A 35-year-old woman, BMI 31, wants to lose weight.") == 1.0
+
+
+def test_a_relatives_disease_is_not_the_patients():
+    case = "A 58-year-old man with type 2 diabetes on metformin; his father had a myocardial infarction at 60."
+    assert "ascvd" not in clinical.problems(case) and clinical.applicability(SOUL, case) == 0.5
+    assert "ascvd" not in clinical.problems("Family history of premature coronary disease; BP 150/95 at home.")
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("A 74-year-old man with type 2 diabetes and CKD presents after 3 days of fever and cough. Temperature 38.7 C; "
+     "the chest x-ray shows right lower lobe consolidation.", "cap"),
+    ("A 66-year-old woman with hypertension and type 2 diabetes whose atrial fibrillation was found 2 months ago "
+     "is on apixaban.", "af"),
+])
+def test_the_acute_problem_comes_before_the_background(case, problem):
+    assert clinical.problems(case)[0] == problem
