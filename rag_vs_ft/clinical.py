@@ -46,7 +46,7 @@ PHRASES = {  # condition -> words a query or a report uses for it
     "pneumonia", "osa": "obstructive sleep apnea", "icu": "intensive care", "statin_intolerance": "statin intolerance"}
 _NEGATION = re.compile(r"\b(?:no|not|without|denies|negative for|free of|never had)\b[\w ,/-]{0,30}$", re.I)
 _EITHER = re.compile(r"\b(?:with or without|(?:at|are at) (?:\w+ )?risk (?:of|for)|family history of|(?:mother|father|"
-                    r"brother|sister|parent|sibling)s?(?: had| has| with| died of)?)\b[\w ,/-]{0,20}$", re.I)
+                    r"brother|sister|parent|sibling)s?(?:'s)? (?:had|has|with|died of))\b[\w ,/-]{0,20}$", re.I)
 _PATTERNS = {c: re.compile(rf"(?i:\b(?:{p})\b)" + (rf"|\b(?:{a})\b" if a else "")) for c, (p, a) in CONDITIONS.items()}
 _EF = re.compile(r"\b(?:LV)?EF\b(?: of| was| is|:)?\s*(\d{2})\s*%|ejection fraction (?:of )?(\d{2})\s*%", re.I)
 _BMI = re.compile(r"\bBMI(?: of| is|:)?\s*(\d{2}(?:\.\d)?)", re.I)
@@ -306,17 +306,23 @@ def limits(text: str) -> list[tuple[str, str, float]]:
         if not word:
             continue
         op = ">=" if any(w in word for w in ("above", "over", "more", "greater", "least", ">", "≥", "higher")) else "<="
-        ns = [float(m.group("n"))] + [float(o.group(1)) for o in [_OR_LIMIT.match(text, m.end())] if o]
+        ns = [_mg_dl(m, float(m.group("n")))] + [_mg_dl(m, float(o.group(1))) for o in [_OR_LIMIT.match(text, m.end())] if o]
         key = (_measure(m), op)
         found[key] = min([*ns, found.get(key, ns[0])]) if op == ">=" else max([*ns, found.get(key, ns[0])])
     return [(k, op, n) for (k, op), n in found.items()]
+
+
+def _mg_dl(m: re.Match, n: float) -> float:
+    """LDL in mg/dL whichever unit the text uses (1 mmol/L = 38.67 mg/dL)."""
+    mmol = "mmol" in m.group(0) or re.match(r"\s*mmol", m.string[m.end():])
+    return round(n * 38.67, 1) if m.group("ldl") and mmol else n
 
 
 def values(case: str) -> dict[str, float]:
     """The first value the case states for each measure."""
     out: dict[str, float] = {}
     for m in _VALUE.finditer(case):
-        out.setdefault(_measure(m), float(m.group("n")))
+        out.setdefault(_measure(m), _mg_dl(m, float(m.group("n"))))
     return out
 
 

@@ -217,3 +217,16 @@ def test_a_relatives_disease_is_not_the_patients():
 ])
 def test_the_acute_problem_comes_before_the_background(case, problem):
     assert clinical.problems(case)[0] == problem
+
+
+def test_a_relative_who_comes_along_is_not_a_relatives_disease():
+    assert clinical.problems("15-year-old boy seen today with his mother for asthma; salbutamol as needed.") == ["asthma"]
+
+
+def test_ldl_in_mmol_per_litre_is_checked_against_a_threshold_in_mg_per_decilitre():
+    fourier = ("In patients with ASCVD whose LDL cholesterol stays at 70 mg/dL or more despite a maximally tolerated "
+               "statin, add evolocumab 140 mg every 2 weeks.")
+    case = "58-year-old man, 1 year after an NSTEMI; LDL {} on atorvastatin 80 mg."
+    assert clinical.applicability(fourier, case.format("2.6 mmol/L")) == 1.0
+    assert clinical.applicability(fourier, case.format("1.5 mmol/L")) == 0.0
+    assert clinical.applicability(fourier, case.format("58 mg/dL")) == 0.0
