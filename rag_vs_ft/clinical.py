@@ -207,7 +207,7 @@ def _problems(case: str) -> tuple[str, ...]:
             break
     else:  # "A woman with T2D and CKD presents after 2 days of fever ...; left lower lobe infiltrate": pneumonia
         acute = [c for _, _, c, _ in _findings(case) if c in STRONG and c in out]
-        if acute and _PRESENTS.search(sentences[0]) and not now & {acute[0]}:
+        if acute and acute[0] not in now and _PRESENTS.search(sentences[0]):
             out.remove(acute[0])
             out.insert(0, acute[0])
     return tuple(out)
@@ -312,9 +312,12 @@ def limits(text: str) -> list[tuple[str, str, float]]:
     return [(k, op, n) for (k, op), n in found.items()]
 
 
+_MMOL = re.compile(r"\s*mmol", re.I)
+
+
 def _mg_dl(m: re.Match, n: float) -> float:
     """LDL in mg/dL whichever unit the text uses (1 mmol/L = 38.67 mg/dL)."""
-    mmol = "mmol" in m.group(0) or re.match(r"\s*mmol", m.string[m.end():])
+    mmol = "mmol" in m.group(0).lower() or _MMOL.match(m.string, m.end())
     return round(n * 38.67, 1) if m.group("ldl") and mmol else n
 
 
