@@ -101,9 +101,9 @@ def test_development_set_is_separate_from_the_held_out_cases_and_traceable():
 
 
 def test_later_round_sets_are_separate_and_traceable():
-    """dev2 chose designs; heldout2 was run once after; heldout3 waits, unread, for the next round's one
-    run: no case shared with another set or with training, no 12 words shared with training, every key
-    fact traceable to a shipped document."""
+    """dev2 chose designs; heldout2 and heldout3 were each run once after their round: no case shared
+    with another set or with training, no 12 words shared with training, every key fact traceable to a
+    shipped document."""
     def grams(text, n=12):
         words = re.findall(r"\w+", text.lower())
         return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
