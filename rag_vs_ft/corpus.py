@@ -30,8 +30,8 @@ class Parsed:
     file_name: str
     title: str
     source: str
-    published: str                 # YYYY-MM-DD, or "" when unknown
-    published_from: str            # front matter, pdf/document metadata, document text, given at upload, unknown
+    published: str                 # YYYY-MM-DD, YYYY when only the year is known, or "" when unknown
+    published_from: str            # front matter, document text, pdf/document metadata, given at upload, unknown
     sha256: str
     parts: list[tuple[str, int | None, str]] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
@@ -103,6 +103,7 @@ def _size(n: int) -> str:
 # ---------------------------------------------------------------- readers
 
 def _date(value) -> str | None:
+    """YYYY-MM-DD from a date, a datetime or an ISO-like string; YYYY from a bare year."""
     if isinstance(value, dt.datetime):
         return value.date().isoformat()
     if isinstance(value, dt.date):
@@ -113,7 +114,16 @@ def _date(value) -> str | None:
             return dt.date(*map(int, m.groups())).isoformat()
         except ValueError:
             return None
-    return None
+    m = re.fullmatch(r"\s*((?:19|20)\d\d)\s*", str(value or ""))
+    return m.group(1) if m else None
+
+
+def timeline_int(published: str) -> int:
+    """A date as YYYYMMDD for the knowledge timeline: a year alone sits at its end (a paper "of 2024"
+    is not visible as of March 2024), an unknown date is 0 (never placed in the past)."""
+    if re.fullmatch(r"\d{4}", published):
+        return int(published) * 10000 + 1231
+    return int(published.replace("-", "") or 0)
 
 
 def split_front_matter(text: str) -> tuple[dict, str]:
@@ -229,21 +239,26 @@ def read(name: str, data: bytes, cfg: Config, today: dt.date | None = None, give
         else:
             meta, body = split_front_matter(text)
             parts = _markdown_parts(body) if kind == "Markdown" else [("", None, body.strip())]
-            if _date(meta.get("published")):
+            meta["published"] = next((meta[k] for k in DATE_KEYS if _date(meta.get(k))), None)
+            if meta["published"]:
                 meta["published_from"] = "front matter"
     parts = [q for s, p, t in parts if t.strip() for q in _labelled(s, p, t.strip())]
     if not parts:
         raise UserError(f"{name}: no text found in the file")
-    published = _date(meta.get("published"))
+    published = _date(meta.get("published")) if meta.get("published_from") == "front matter" else None
+    # the text's own date before the file's: a PDF re-saved today still says "May 2020" on its first page
     if not published and (published := date_in_text(" ".join(t for _, _, t in parts[:3])[:3000])):
         meta["published_from"] = "document text"
+    if not published and (published := _date(meta.get("published"))):
+        pass  # pdf or document metadata, as the reader labelled it
     if not published and given_date:
         published, meta["published_from"] = given_date, "given at upload"
-    title = str(meta.get("title") or "").strip() or _first_heading(parts) or _first_line(parts) or Path(name).stem
+    title = " ".join(str(meta.get("title") or "").split()) or _first_heading(parts) or _first_line(parts) or \
+        Path(name).stem
     topics = meta.get("topics") or []
     flags = instructions("\n".join(t for _, _, t in parts))
     return Parsed(flags=flags,
-        doc_id=doc_id or doc_id_for(name), file_name=name, title=title[:200],
+        doc_id=doc_id or doc_id_for(name), file_name=name, title=_shorten(title, TITLE_CHARS),
         source=str(meta.get("source") or "").strip()[:200] or f"uploaded {kind} file",
         published=published or "", published_from=meta.get("published_from", "") if published else "unknown",
         sha256=hashlib.sha256(data).hexdigest(), parts=parts,
@@ -270,9 +285,24 @@ def _first_heading(parts) -> str:
 
 
 def _first_line(parts) -> str:
-    """A plain text's title is its first line when that line reads like one (short, no full stop)."""
-    line = parts[0][2].strip().splitlines()[0].strip() if parts else ""
-    return line if 3 <= len(line) <= 200 and not line.endswith(".") and not _LABEL.match(line) else ""
+    """A plain text's title is its first line when that line reads like one: one sentence at most
+    (PubMed exports end a title with a full stop; a guideline's full title can run to 300 characters),
+    not a labelled paragraph, and followed by more text."""
+    lines = parts[0][2].strip().splitlines() if parts else []
+    line = lines[0].strip() if lines else ""
+    one_sentence = not re.search(r"[.!?]\s+[A-Z]", line)
+    if 3 <= len(line) <= 300 and one_sentence and not _LABEL.match(line) and (len(lines) > 1 or len(parts) > 1):
+        return line[:-1] if line.endswith(".") else line
+    return ""
+
+
+TITLE_CHARS = 200
+DATE_KEYS = ("published", "date", "publication_date", "pubdate", "issued", "created")
+
+
+def _shorten(text: str, n: int) -> str:
+    """At most n characters, cut at a word with an ellipsis."""
+    return text if len(text) <= n else text[: n - 1].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
 
 
 # "CONCLUSIONS: ..." in an abstract, "Practice point: ..." inline in a note: a section of its own
@@ -299,7 +329,9 @@ _DATE_WORDS = re.compile(r"(?:published|publication date|epub|online|date|issued
 
 def date_in_text(text: str) -> str | None:
     """A publication date the text states: ISO (2024-03-05), "5 March 2024", "March 5, 2024",
-    "2024 Mar 5" or "March 2024" (the 1st), preferring one after "Published"/"Epub"/"Date"."""
+    "2024 Mar 5" or "March 2024" (the 1st). In order: one after "Published"/"Epub"/"Date"; one in the
+    document's head (its first lines); a year alone from a citation line there ("N Engl J Med
+    2018;378:1865": "2018"); any other ("recruited from March 2015" in the methods) last."""
     mon = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
     forms = [(r"(\d{4})-(\d{2})-(\d{2})", lambda g: (g[0], g[1], g[2])),
              (rf"(\d{{1,2}}) {mon},? (\d{{4}})", lambda g: (g[2], _MONTHS.index(g[1].lower()) + 1, g[0])),
@@ -313,9 +345,21 @@ def date_in_text(text: str) -> str | None:
                 d = dt.date(*map(int, parts(m.groups())))
             except ValueError:
                 continue
-            labelled = bool(_DATE_WORDS.search(text[max(0, m.start() - 25): m.start()]))
-            found.append((not labelled, m.start(), d.isoformat()))
+            before = text[max(0, m.start() - 25): m.start()]
+            rank = 0 if _DATE_WORDS.search(before) else 3 if _PERIOD.search(before) or m.start() >= HEAD_CHARS else 1
+            found.append((rank, m.start(), d.isoformat()))
+    found += [(2, m.start(), m.group(1)) for rx in _YEAR_ONLY for m in rx.finditer(text[:YEAR_CHARS])]
     return min(found)[2] if found else None
+
+
+HEAD_CHARS = 400    # a title, authors and a date line; an abstract's methods start later
+_PERIOD = re.compile(r"\b(?:from|between|since|until|till|through|to|and|during)\W{0,3}$", re.I)  # a study's dates
+YEAR_CHARS = 1500   # a citation line stands in a document's head, not in its references
+# A year with nothing finer, as citations give it: "N Engl J Med 2018;378:1865", "Headache. 2024;64(3):212",
+# "Headache, 2024.", "(c) 2023", "Copyright 2022".
+_YEAR_ONLY = [re.compile(r"\b((?:19|20)\d\d)\s*;\s*\d+"),
+              re.compile(r"(?:©|\(c\)|copyright)\s*((?:19|20)\d\d)\b", re.I),
+              re.compile(r"^[A-Z][A-Za-z .&-]{2,60}[.,] ((?:19|20)\d\d)\.?\s*$", re.M)]
 
 
 # ---------------------------------------------------------------- chunks
@@ -330,7 +374,7 @@ def chunk(doc: Parsed, cfg: Config) -> list[Document]:
         for piece in splitter.split_text(text):
             meta = {"doc_id": doc.doc_id, "file_name": doc.file_name, "title": doc.title,
                     "source": doc.source, "published": doc.published,
-                    "published_int": int(doc.published.replace("-", "") or 0),  # 0: date unknown
+                    "published_int": timeline_int(doc.published),  # 0: date unknown
                     "published_from": doc.published_from, "section": section,
                     "chunk": len(out), "doc_sha256": doc.sha256, "flagged": bool(doc.flags)}
             if page is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_vs_ft import config, index
+from rag_vs_ft import config, corpus, index
 from rag_vs_ft.errors import UserError
 
 TODAY = dt.date(2024, 6, 1)
@@ -220,6 +220,70 @@ def test_docx_headings_become_sections(cfg):
     assert [c["section"] for c in rows] == ["Methods", "Results"]
     assert rows[0]["text"] == "Methods\nTarget systolic pressure below 120 mmHg."
     assert {c["published_from"] for c in rows} == {"document metadata"}
+
+
+# ---------------------------------------------------------------- titles and dates as real documents carry them
+
+PUBMED = b"""Erenumab for migraine prevention after two to four failed preventives: a randomized trial.
+Reuter U, Goadsby PJ, Lanteri-Minet M.
+Headache. 2024;64(3):212-220.
+BACKGROUND: Many adults with episodic migraine stop preventives for lack of effect.
+METHODS: Between March 2017 and May 2019 we randomly assigned 246 adults to erenumab or placebo.
+CONCLUSIONS: In adults with episodic migraine who failed two to four preventives, erenumab 140 mg monthly halved
+migraine days.
+"""
+
+
+def test_pubmed_abstract_title_without_its_full_stop_and_year_from_its_citation(cfg):
+    r = ingest(cfg, ("erenumab.txt", PUBMED))
+    assert r.errors == []
+    [doc] = r.documents
+    assert doc["title"] == ("Erenumab for migraine prevention after two to four failed preventives: "
+                            "a randomized trial"), "a PubMed title ends in a full stop"
+    assert doc["published"] == "2024", "the citation's year, not the study's recruitment dates"
+    rows = chunks(cfg, "erenumab")
+    assert {c["published_from"] for c in rows} == {"document text"}
+    assert {c["published_int"] for c in rows} == {20241231}, "a year alone sits at its end on the timeline"
+    assert index.retrieve(cfg, "erenumab migraine", as_of="2024-06-30") == []
+    assert index.retrieve(cfg, "erenumab migraine", as_of="2024-12-31")
+
+
+@pytest.mark.parametrize("citation, year", [("N Engl J Med 2018;378:1865-76.", "2018"), ("Headache, 2021.", "2021"),
+                                            ("(c) 2022 The Authors.", "2022")])
+def test_a_citation_year_dates_a_document_that_gives_nothing_finer(cfg, citation, year):
+    text = f"Colchicine after myocardial infarction\n{citation}\nColchicine 0.5 mg daily lowered events.\n"
+    assert corpus.read("colcot.txt", text.encode(), cfg).published == year
+
+
+def test_front_matter_date_key_is_read(cfg):
+    data = b"---\ntitle: Fidaxomicin for recurrence\ndate: 2021-06-14\n---\n# Fidaxomicin\nBody.\n"
+    doc = corpus.read("fidaxomicin.md", data, cfg)
+    assert (doc.published, doc.published_from) == ("2021-06-14", "front matter")
+
+
+def test_a_guidelines_long_first_line_is_its_title(cfg):
+    title = ("2023 Guideline of the American College of Rheumatology for the Management of Gout in Adults With "
+             "Recurrent Flares, Tophi or Radiographic Damage, Including Urate-Lowering Therapy Targets, Prophylaxis "
+             "and Monitoring")
+    assert len(title) > 200
+    doc = corpus.read("acr-gout.md", f"{title}\n\nBottom line: start allopurinol.\n".encode(), cfg)
+    assert doc.title.startswith("2023 Guideline of the American College of Rheumatology for the Management of Gout")
+    assert len(doc.title) <= corpus.TITLE_CHARS and doc.title.endswith("…")
+
+
+def test_a_resaved_pdf_is_dated_by_its_first_page_not_its_metadata(cfg):
+    data = make_pdf(["Tenecteplase in acute ischaemic stroke\nMay 2020\nTenecteplase 0.25 mg/kg was noninferior."],
+                    title="Tenecteplase", created="2026-11-02")
+    doc = corpus.read("tenecteplase.pdf", data, cfg)
+    assert (doc.published, doc.published_from) == ("2020-05-01", "document text")
+
+
+def test_a_year_alone_is_never_newer_than_a_full_date_of_that_year():
+    from rag_vs_ft import retrieve
+    shown = [{"published": "2024", "applicability": 1.0, "primary": True},
+             {"published": "2024-02-01", "applicability": 1.0, "primary": True}]
+    assert retrieve.choose(shown) == 1
+    assert corpus.timeline_int("2024") > corpus.timeline_int("2024-02-01")
 
 
 def test_html_drops_scripts_and_styles(cfg):
