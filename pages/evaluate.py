@@ -86,7 +86,8 @@ cols = st.columns(len(result["modes"]))
 for col, mode in zip(cols, result["modes"]):
     r = per[(per.case == pick) & (per["mode"] == mode)].iloc[0]
     with col:
-        st.markdown(f"**{mode}** · recall {r.key_fact_recall:.2f}")
+        st.markdown(f"**{mode}** · recall " + ("–" if pd.isna(r.key_fact_recall) else f"{r.key_fact_recall:.2f}"))
         st.text(r.report)
-        found = cases.facts_found(r.report, case["key_facts"])
-        st.dataframe(pd.DataFrame({"fact": list(found), "found": list(found.values())}), hide_index=True)
+        found = cases.facts_found(evaluate.own_part(r.report), evaluate.new_facts(case))
+        st.dataframe(pd.DataFrame({"fact the case does not state": list(found),
+                                   "in the report's Assessment or Plan": list(found.values())}), hide_index=True)

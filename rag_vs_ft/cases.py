@@ -29,10 +29,41 @@ def load_heldout(cfg: Config) -> list[dict]:
     return json.loads(heldout_path(cfg).read_text())["cases"]
 
 
+NOT_SETS = {"train", "ledger"}
+
+
 def sets(cfg: Config) -> list[str]:
     """The case sets under corpus/cases besides the training set: heldout (reported), dev (for choosing
     designs and thresholds) and any later rounds of either (dev2, heldout2)."""
-    return sorted(p.stem for p in (cfg.corpus_dir / "cases").glob("*.json") if p.stem != "train")
+    return sorted(p.stem for p in (cfg.corpus_dir / "cases").glob("*.json") if p.stem not in NOT_SETS)
+
+
+def ledger_path(cfg: Config) -> Path:
+    return cfg.corpus_dir / "cases" / "ledger.json"
+
+
+def ledger(cfg: Config) -> dict:
+    """Each case set's role (dev or held-out), author (saw the code or not), first run and whether it is read."""
+    path = ledger_path(cfg)
+    return json.loads(path.read_text())["sets"] if path.is_file() else {}
+
+
+def record_run(cfg: Config, which: str, commit: str | None) -> dict | None:
+    """The first evaluation of an unread held-out set marks it read, with the date and commit: a held-out
+    set is an estimate only until someone has seen its reports. Returns the entry when it changed."""
+    import datetime as dt
+    path = ledger_path(cfg)
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    entry = data["sets"].get(which)
+    if not entry or entry.get("read"):
+        return None
+    entry.update(first_run=dt.date.today().isoformat(), commit=commit, read=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return entry
 
 
 def load(cfg: Config, which: str = "heldout") -> list[dict]:

@@ -302,6 +302,8 @@ def cmd_eval(args, cfg) -> int:
         return 0
     r = evaluate.run(cfg, modes, args.limit, args.as_of, args.adapter, _bar(args, "report"), which=args.cases)
     r["produced_by"]["command"] = _command()
+    if r.get("marked_read"):
+        print(f"{args.cases} is now marked read in corpus/cases/ledger.json", file=sys.stderr)
     evaluate.save(cfg, r)
     if args.markdown:
         Path(args.markdown).write_text(evaluate.markdown(r))

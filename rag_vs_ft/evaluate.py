@@ -3,7 +3,12 @@
     python -m rag_vs_ft eval --json            # all held-out cases, every mode
     python -m rag_vs_ft eval --limit 3 --mode finetuned,rag
 
-Metrics per report: key-fact recall (expected facts matched with synonyms, on word boundaries),
+Metrics per report: key-fact recall (expected facts matched with synonyms, on word boundaries, counted
+only where the report states them in its own Assessment or Plan, and only for facts the case does not
+already state: a report earns nothing for repeating the case; `key_fact_recall_whole` keeps the older
+whole-report figure), uploads used (the Plan names the uploaded research's treatment and cites that
+upload), wrong-population copies (a cited document whose population the case contradicts, as the case
+file lists them),
 citation precision (cited passages that support the sentence citing them), citation faithfulness
 (the cited passage names the drug and dose its sentence recommends), unsupported claims (drug or
 test names in neither the case nor the retrieved passages), invented findings (numbers, drug or
@@ -37,8 +42,50 @@ TESTS = ["hba1c", "egfr", "uacr", "albumin-to-creatinine", "ldl", "bnp", "nt-pro
 
 
 def key_fact_recall(report: str, key_facts: list[dict]) -> float:
+    """The share of expected facts the text states anywhere (the older, whole-report figure)."""
     found = cases.facts_found(report, key_facts)
     return sum(found.values()) / len(found) if found else 0.0
+
+
+_OWN = re.compile(r"^\W*(?:assessment|plan)\b", re.I | re.M)
+
+
+def own_part(report: str) -> str:
+    """What a report says for itself: from its Assessment (else its Plan) on. Subjective and Objective
+    restate the case; a report without those headings is taken whole."""
+    m = _OWN.search(report)
+    return report[m.start():] if m else report
+
+
+def new_facts(case: dict) -> list[dict]:
+    """The case's key facts that its own text does not already state ("on metformin")."""
+    told = cases.facts_found(case["case"], case["key_facts"])
+    return [f for f in case["key_facts"] if not told[f["fact"]]]
+
+
+def added_recall(report: str, case: dict) -> float | None:
+    """Key-fact recall of what a report adds: the facts the case does not state, found in the report's
+    own Assessment or Plan; None when the case already states every fact."""
+    facts = new_facts(case)
+    return key_fact_recall(own_part(report), facts) if facts else None
+
+
+def upload_used(report: str, cited: list[str], case: dict) -> float | None:
+    """For a case whose answer is in an uploaded document: does the Plan name that document's treatment
+    and cite the upload? None for cases without one."""
+    if not case.get("treatment") or not case.get("uploads"):
+        return None
+    named = any(cases.facts_found(own_part(report), [{"fact": "t", "any_of": case["treatment"]}]).values())
+    return float(named and bool(set(cited) & set(case["uploads"])))
+
+
+def wrong_population(cited: list[str], case: dict) -> float | None:
+    """A report that cites a document whose population the case contradicts (the case file lists them
+    in `not_for`, written with the case): the worst output, a wrong recommendation with a confident
+    citation. None for reports that cite nothing."""
+    if not cited:
+        return None
+    return float(bool(set(cited) & set(case.get("not_for", []))))
 
 
 def citation_precision(report: str, passages: list[str]) -> float | None:
@@ -117,9 +164,12 @@ def rouge_l(candidate: str, reference: str) -> float:
 
 
 def score(report: str, seconds: float, case: dict, passages: list[str], training_reports: list[str],
-          doc_ids: list[str] | None = None) -> dict:
+          doc_ids: list[str] | None = None, cited: list[str] | None = None) -> dict:
     miss = confident_miss(report, case["key_facts"])
-    out = {"key_fact_recall": key_fact_recall(report, case["key_facts"]),
+    out = {"key_fact_recall": added_recall(report, case),
+           "key_fact_recall_whole": key_fact_recall(report, case["key_facts"]),
+           "upload_used": upload_used(report, cited or [], case),
+           "wrong_population": wrong_population(cited or [], case),
            "citation_precision": citation_precision(report, passages),
            "citation_faithfulness": citation_faithfulness(report, passages),
            "unsupported_claims": len(unsupported_claims(report, case["case"], passages)),
@@ -178,11 +228,13 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
     from . import finetune, generate, index, models, retrieve
     reporter = reporter or generate.Reporter(cfg, adapter)
     heldout = cases.load(cfg, which)[: limit or None]
+    marked = cases.record_run(cfg, which, commit())  # an unread held-out set is read from now on, even in part
+    store = with_uploads(cfg, which, progress)  # the store retrieval reads: the set's own when it has uploads
     training_reports = [c["report"] for c in cases.load_training(cfg)["cases"]]
     adapter_of = lambda m: reporter.adapter_for("rag" if m == ORACLE else m, adapter)
     weights = {m: models.file_sha256(finetune.adapter_dir(cfg, adapter_of(m)) / "adapter_model.safetensors")
                if adapter_of(m) else None for m in modes}
-    corpus_state = sorted((d["id"], d["sha256"]) for d in index.documents(cfg))
+    corpus_state = sorted((d["id"], d["sha256"]) for d in index.documents(store))
     settings = (cfg.max_new_tokens, cfg.top_k, cfg.chunk_size, cfg.chunk_overlap, reporter.backend, _code_hash())
     cache = cfg.eval_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -197,8 +249,9 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
             if path.is_file():
                 r = json.loads(path.read_text())
             else:
-                gold = retrieve.documents(cfg, case["supporting_docs"], case["case"]) if mode == ORACLE else None
-                rep = reporter.report(case["case"], base, as_of, passages=gold, adapter=adapter)
+                shown = (retrieve.documents(store, case["supporting_docs"], case["case"]) if mode == ORACLE else
+                         retrieve.passages(store, case["case"], as_of) if base in generate.OPEN_BOOK else None)
+                rep = reporter.report(case["case"], base, as_of, passages=shown, adapter=adapter)
                 r = {"text": rep.text, "seconds": rep.seconds, "tokens": rep.tokens,
                      "passages": [p["passage"] for p in rep.passages], "doc_ids": [p["doc_id"] for p in rep.passages],
                      "citations": [c["doc_id"] for c in rep.citations]}
@@ -207,11 +260,39 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
             rows.append({"case": case["id"], "mode": mode, "changed_after_cutoff": case["changed_after_cutoff"],
                          "needs_incoming": case["needs_incoming"], "report": r["text"], "citations": r["citations"],
                          **score(r["text"], r["seconds"], case, r["passages"], training_reports,
-                                 r.get("doc_ids") if open_book else None)})
+                                 r.get("doc_ids") if open_book else None, r["citations"])})
             if progress:
                 progress(len(rows), total, f"{case['id']} {mode}")
-    return summarize(rows, modes) | {"rows": rows, "as_of": as_of, "case_set": which,
+    return summarize(rows, modes) | {"rows": rows, "as_of": as_of, "case_set": which, "marked_read": bool(marked),
                                      "produced_by": provenance(cfg, which, adapter) | {"backend": reporter.backend}}
+
+
+def uploads_dir(cfg, which: str) -> Path:
+    """The research a case set's cases need uploaded beside the shipped corpus (corpus/uploads/<set>/)."""
+    return cfg.corpus_dir / "uploads" / which
+
+
+def with_uploads(cfg, which: str, progress=None):
+    """The settings whose store a case set is evaluated on. A set with uploads gets a store of its own
+    under the data dir's eval folder: the shipped research plus the set's documents, ingested the way a
+    user uploads them (and kept, so a re-run ingests nothing). The user's own store is never touched;
+    the data dir's adapters are the ones used."""
+    from dataclasses import replace
+    from . import index
+    folder = uploads_dir(cfg, which)
+    if not folder.is_dir():
+        return cfg
+    store = replace(cfg, data_dir=cfg.eval_dir / "stores" / which, models_home=cfg.models_dir, chroma_host="")
+    store.data_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.adapters_dir.is_dir() and not store.adapters_dir.exists():
+        store.adapters_dir.symlink_to(cfg.adapters_dir.resolve(), target_is_directory=True)
+    say = progress or (lambda *a: None)
+    say(0, 1, f"indexing the shipped research and {which}'s uploads in the set's own store")
+    index.seed(store)
+    result = index.ingest(store, index.iter_files([folder]))
+    if result.errors:
+        raise RuntimeError(f"{which}'s uploads could not all be read: {result.errors}")
+    return store
 
 
 def _write(path: Path, data) -> None:
@@ -221,14 +302,14 @@ def _write(path: Path, data) -> None:
     tmp.replace(path)
 
 
-METRICS = ("key_fact_recall", "citation_precision", "citation_faithfulness", "unsupported_claims",
+METRICS = ("key_fact_recall", "key_fact_recall_whole", "upload_used", "wrong_population", "citation_precision", "citation_faithfulness", "unsupported_claims",
            "invented_findings", "confident_miss", "recall_at_k", "mrr", "memorization", "rouge_l", "latency_s")
 PAIRED = ("key_fact_recall", "unsupported_claims", "invented_findings")
 
 
 def summarize(rows: list[dict], modes: list[str]) -> dict:
     out = {m: {k: bootstrap([r.get(k) for r in rows if r["mode"] == m]) for k in METRICS} for m in modes}
-    changed = {m: {flag: bootstrap([r["key_fact_recall"] for r in rows if r["mode"] == m
+    changed = {m: {flag: bootstrap([r.get("key_fact_recall") for r in rows if r["mode"] == m
                                     and r["changed_after_cutoff"] == flag]) for flag in (True, False)}
                for m in modes}
     pairs = {f"{a} - {b}": {k: paired(rows, a, b, k) for k in PAIRED}
@@ -241,11 +322,23 @@ def summarize(rows: list[dict], modes: list[str]) -> dict:
 REFERENCE = REPO / "docs" / "reference"  # the shipped run the README quotes
 
 
+def commit() -> str | None:
+    """The repository's commit, where there is one."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
 def provenance(cfg, which: str = "heldout", adapter: str = "finetuned") -> dict:
     """What a result was produced from: the adapters' weights, the corpus, the cases; and when."""
     import datetime as dt
     from . import finetune, models
     docs = sorted(p for folder in ("research", "incoming") for p in (cfg.corpus_dir / folder).glob("*.md"))
+    docs += sorted(p for p in uploads_dir(cfg, which).glob("*") if p.is_file())
     case_files = {"train": cases.train_path(cfg), which: cfg.corpus_dir / "cases" / f"{which}.json"}
     return {"date": dt.date.today().isoformat(),
             "adapters": {a: models.file_sha256(finetune.adapter_dir(cfg, a) / "adapter_model.safetensors")
@@ -330,7 +423,7 @@ def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, ep
         index.seed(scratch)
         reporter = generate.Reporter(scratch, adapter)
         recall = lambda mode, as_of=None, who=reporter: [
-            key_fact_recall(who.report(c["case"], mode, as_of).text, c["key_facts"]) for c in affected]
+            added_recall(who.report(c["case"], mode, as_of).text, c) for c in affected]
         say(1, 4, "before: corpus as of the training cutoff")
         before = {"finetuned": recall("finetuned"), "rag": recall("rag", cutoff)}
         say(2, 4, "after: the incoming documents uploaded")

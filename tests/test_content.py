@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from rag_vs_ft import cases, config, corpus
+from rag_vs_ft import cases, config, corpus, evaluate
 
 CFG = config.load()
 RESEARCH = sorted((CFG.corpus_dir / "research").glob("*.md"))
@@ -119,3 +119,48 @@ def test_later_round_sets_are_separate_and_traceable():
             assert c["needs_incoming"] == all(d in incoming for d in c["supporting_docs"]), c["id"]
     for name in ("heldout2", "heldout3"):
         assert {d for c in sets[name] if c["needs_incoming"] for d in c["supporting_docs"]} == incoming
+
+
+def _texts(folder) -> dict[str, str]:
+    """Each document's text as the app reads it (any format), by id."""
+    return {corpus.doc_id_for(p.name): " ".join(t for _, _, t in corpus.read(p.name, p.read_bytes(), CFG).parts)
+            for p in sorted(folder.glob("*")) if p.is_file()}
+
+
+SHIPPED_TEXT = {p.stem: p.read_text() for p in RESEARCH + INCOMING}
+
+
+@pytest.mark.parametrize("name", ["dev3", "heldout4", "heldout5"])
+def test_topic_sets_are_traceable_and_score_only_what_a_report_adds(name):
+    """Every upload reads; every id a case names exists; each key fact is stated by a supporting
+    document and by none of its own case's words (a report earns nothing for repeating the case)."""
+    uploads = _texts(CFG.corpus_dir / "uploads" / name) if (CFG.corpus_dir / "uploads" / name).is_dir() else {}
+    texts = SHIPPED_TEXT | uploads
+    sets = cases.load(CFG, name)
+    assert len({c["id"] for c in sets}) == len(sets) >= 30
+    for c in sets:
+        assert set(c["supporting_docs"]) | set(c["uploads"]) | set(c["not_for"]) <= set(texts), c["id"]
+        assert set(c["uploads"]) <= set(uploads), c["id"]
+        assert c["key_facts"] and all(f["any_of"] for f in c["key_facts"]), c["id"]
+        assert evaluate.new_facts(c) == c["key_facts"], f"{c['id']}: a key fact the case already states"
+        stated = " ".join(texts[d] for d in c["supporting_docs"])
+        assert all(cases.facts_found(stated, [f])[f["fact"]] for f in c["key_facts"]), c["id"]
+
+
+def test_topic_sets_go_beyond_the_ten_conditions():
+    for name, cases_at_least, topics_at_least in (("dev3", 40, 25), ("heldout4", 30, 20)):
+        sets = cases.load(CFG, name)
+        assert len(sets) >= cases_at_least and len({c["condition"] for c in sets}) >= topics_at_least
+        assert all(c["uploads"] for c in sets), "each case needs research a user uploads"
+        formats = {p.suffix for p in (CFG.corpus_dir / "uploads" / name).glob("*")}
+        assert {".txt", ".md", ".pdf", ".docx", ".html"} <= formats
+
+
+def test_ledger_names_every_case_set_and_who_wrote_it():
+    book = cases.ledger(CFG)
+    assert set(book) == set(cases.sets(CFG))
+    for name, entry in book.items():
+        assert entry["role"] in ("dev", "held-out") and entry["role"] == ("dev" if name.startswith("dev") else "held-out")
+        assert entry["author"] in ("saw the code", "did not see the code", "did not see the code or other case sets")
+        assert entry["read"] or entry["first_run"] is None, name
+    assert all(book[n]["read"] for n in book if book[n]["role"] == "dev")

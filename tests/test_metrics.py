@@ -15,6 +15,33 @@ def test_key_fact_recall_counts_synonyms():
     assert evaluate.key_fact_recall("Low-carbohydrate diet; SGLT2 inhibitors.", FACTS) == pytest.approx(1 / 3)  # no ARB
 
 
+def test_recall_counts_only_what_the_report_adds():
+    case = {"case": "A 61-year-old man with type 2 diabetes on metformin and lisinopril; eGFR 48, UACR 300 mg/g.",
+            "key_facts": FACTS}
+    assert [f["fact"] for f in evaluate.new_facts(case)] == ["SGLT2 inhibitor", "finerenone"]
+    restated = ("Subjective: type 2 diabetes on metformin and lisinopril; add dapagliflozin.\n"
+                "Objective: eGFR 48.\nAssessment: diabetic kidney disease.\nPlan: continue lisinopril.")
+    assert evaluate.key_fact_recall(restated, FACTS) == pytest.approx(2 / 3), "the old figure credits the restatement"
+    assert evaluate.added_recall(restated, case) == 0, "lisinopril is the case's; dapagliflozin only in Subjective"
+    own = restated.replace("Plan: continue lisinopril.", "Plan: add dapagliflozin 10 mg [1]; then finerenone.")
+    assert evaluate.added_recall(own, case) == 1
+    assert evaluate.added_recall("add dapagliflozin", case) == pytest.approx(1 / 2), "no headings: taken whole"
+    told = {"case": "on dapagliflozin, lisinopril and finerenone", "key_facts": FACTS}
+    assert evaluate.added_recall(own, told) is None, "nothing left to add: not scored"
+
+
+def test_upload_used_and_wrong_population():
+    case = {"case": "x", "key_facts": FACTS, "treatment": ["allopurinol"], "uploads": ["gout-2022"],
+            "not_for": ["gout-children-2021", "sprint-2015"]}
+    assert evaluate.upload_used("Plan: start allopurinol 100 mg [1].", ["gout-2022"], case) == 1
+    assert evaluate.upload_used("Plan: start allopurinol 100 mg [1].", ["sprint-2015"], case) == 0
+    assert evaluate.upload_used("Plan: aim for a BP below 130/80 [1].", ["gout-2022"], case) == 0
+    assert evaluate.upload_used("Plan: x", [], {"case": "x", "key_facts": FACTS}) is None
+    assert evaluate.wrong_population(["sprint-2015"], case) == 1
+    assert evaluate.wrong_population(["gout-2022"], case) == 0
+    assert evaluate.wrong_population([], case) is None
+
+
 def test_citation_precision():
     passages = ["Practice point: add dapagliflozin 10 mg once daily in CKD.", "Apixaban 5 mg twice daily in AF."]
     text = "Plan: Add dapagliflozin 10 mg once daily [1]. Start apixaban 5 mg twice daily [1]."

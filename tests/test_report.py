@@ -123,11 +123,13 @@ def test_eval_runs_end_to_end_and_caches(reporter, monkeypatch):
     cfg = reporter.cfg
     r = evaluate.run(cfg, ["finetuned", "rag", "rag-oracle"], limit=3, reporter=reporter)
     assert r["cases"] == 3 and len(r["rows"]) == 9
-    facts = {c["id"]: c["key_facts"] for c in cases.load_heldout(cfg)}
+    by_id = {c["id"]: c for c in cases.load_heldout(cfg)}
     for row in r["rows"]:
-        assert row["key_fact_recall"] == evaluate.key_fact_recall(row["report"], facts[row["case"]])
-    rag = [row for row in r["rows"] if row["mode"] == "rag"]
-    assert r["modes"]["rag"]["key_fact_recall"]["mean"] == round(sum(x["key_fact_recall"] for x in rag) / 3, 4)
+        case = by_id[row["case"]]
+        assert row["key_fact_recall_whole"] == evaluate.key_fact_recall(row["report"], case["key_facts"])
+        assert row["key_fact_recall"] == evaluate.added_recall(row["report"], case)
+    rag = [row["key_fact_recall"] for row in r["rows"] if row["mode"] == "rag" and row["key_fact_recall"] is not None]
+    assert r["modes"]["rag"]["key_fact_recall"]["mean"] == round(sum(rag) / len(rag), 4)
     assert r["modes"]["finetuned"]["citation_precision"]["mean"] is None, "closed book cites nothing"
     assert r["modes"]["finetuned"]["recall_at_k"]["mean"] is None, "closed book retrieves nothing"
     assert r["modes"]["rag-oracle"]["recall_at_k"]["mean"] is None, "the oracle is handed its documents"
