@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from rag_vs_ft import cases, comparison, deid, finetune, generate, retrieve, story, support, votes
+from rag_vs_ft import cases, comparison, deid, finetune, generate, story, support, votes
 from rag_vs_ft.errors import UserError
 
 cfg = ui.page_header("Fine-tuned or RAG? Reports side by side")
@@ -164,12 +164,15 @@ def details(rec: dict, mode: str) -> None:
         new_research = set(told_story.get("new_research") or [])
         for n, p in enumerate(passages, 1):
             mark = "cited" if n in col["cited"] else "retrieved"
-            if "applicability" in p:
-                mark += " · fits the patient" if p["applicability"] >= retrieve.APPLIES else " · population does not match"
+            if "verdict" in p:
+                mark += {"fits": " · fits the patient", "contradicted": " · the case rules its population out",
+                         "unknown": " · fit unknown"}[p["verdict"]]
             if p["doc_id"] in new_research and told_story.get("step") == 3:
                 mark += " · 🆕 new research"
             with st.expander(ui.escape(f"[{n}] {p['title']} · {p['published'] or 'date unknown'} · {mark}")):
                 st.text(p["passage"])
+                if p.get("reasons"):
+                    st.caption(ui.escape("; ".join(p["reasons"])))
     if col.get("facts"):
         st.markdown(f"**Key facts found: {sum(col['facts'].values())}/{len(col['facts'])}**")
         st.dataframe(pd.DataFrame({"fact": list(col["facts"]), "found": list(col["facts"].values())}),

@@ -192,25 +192,41 @@ def _problems(case: str) -> tuple[str, ...]:
     out = [c for c in out if c not in later] + [c for c in out if c in later]
     if "hf" in out and ({"hfref", "hfpef"} & set(out)):
         out.remove("hf")
+    hit = _cued(case, tuple(out))
+    if hit:
+        out.remove(hit)
+        out.insert(0, hit)
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _cued(case: str, out: tuple[str, ...]) -> str | None:
+    """The known condition the case presents with, named by a cue ("admitted with pneumonia", "is seen
+    today ... for AF", "whose AF was found") or an acute finding in a case that "presents"; None when
+    the case names its problem at hand in no words this vocabulary knows."""
     sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z])", case)
     for i, sentence in enumerate(sentences):
         cue = _AT_HAND if i == 0 else _AT_HAND_LATER
         verb = _VISIT.search(sentence) if i == 0 else None  # "A woman with X and Y is seen today ... for Z": Z
         hit = next((cond for start, _, cond, state in _matches(sentence, measured=False) if state == "yes" and
-                    cond in out + ["hf"] and cond not in SETTINGS and (cue.search(sentence[max(0, start - 60): start])
-                                                                       or verb and start > verb.end())), None)
+                    cond in out + ("hf",) and cond not in SETTINGS and (cue.search(sentence[max(0, start - 60): start])
+                                                                        or verb and start > verb.end())), None)
         if hit == "hf":  # "seen today for heart failure with preserved ejection fraction": its class
             hit = next((c for c in out if c in ("hfref", "hfpef", "hf")), None)
         if hit:
-            out.remove(hit)
-            out.insert(0, hit)
-            break
-    else:  # "A woman with T2D and CKD presents after 2 days of fever ...; left lower lobe infiltrate": pneumonia
-        acute = [c for _, _, c, _ in _findings(case) if c in STRONG and c in out]
-        if acute and acute[0] not in now and _PRESENTS.search(sentences[0]):
-            out.remove(acute[0])
-            out.insert(0, acute[0])
-    return tuple(out)
+            return hit
+    # "A woman with T2D and CKD presents after 2 days of fever ...; left lower lobe infiltrate": pneumonia
+    now, _ = _named(case)
+    acute = [c for _, _, c, _ in _findings(case) if c in STRONG and c in out]
+    if acute and acute[0] not in now and _PRESENTS.search(sentences[0]):
+        return acute[0]
+    return None
+
+
+def presented(case: str) -> str | None:
+    """The known condition the case presents with, by a cue or an acute finding; None otherwise (the
+    problem at hand may then be one this vocabulary does not know)."""
+    return _cued(case, _problems(case))
 
 
 def negated(case: str) -> set[str]:

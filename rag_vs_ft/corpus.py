@@ -305,10 +305,12 @@ def _shorten(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
 
 
-# "CONCLUSIONS: ..." in an abstract, "Practice point: ..." inline in a note: a section of its own
-_LABEL = re.compile(r"(?:^|(?<=[.!?]) )\s*(background|objectives?|aims?|methods?|design|results?|findings|conclusions?|"
-                    r"interpretation|practice point|key points?|bottom line|recommendations?|summary)\s*:\s*",
-                    re.I | re.M)
+# "CONCLUSIONS: ..." in an abstract, "Practice point: ..." inline in a note, or a section name alone on its
+# line, as plain text and PDF pages write their headings ("Conclusion", "Position"): a section of its own
+LABELS = (r"background|objectives?|aims?|question|methods?|design|results?|findings|conclusions?|interpretation|"
+          r"practice points?|key points?|key messages?|bottom line|recommendations?|position(?: statement)?|"
+          r"implications for practice|summary")
+_LABEL = re.compile(rf"(?:^|(?<=[.!?]) )[ \t]*({LABELS})[ \t]*(?::\s*|\n(?=\S))", re.I | re.M)
 
 
 def _labelled(section: str, page, text: str) -> list[tuple[str, int | None, str]]:

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import clinical, index
+from . import clinical, fit, index
 from .config import Config
 
 RRF_K = 60            # reciprocal rank fusion constant (Cormack et al.; LangChain's default)
@@ -25,12 +25,16 @@ DENSE_CHUNKS = 40     # chunks each dense query fetches before they are grouped 
 LEXICAL_CHUNKS = 100  # chunks each BM25 query fetches
 PRIMARY_WEIGHT = 1.0  # weight of the whole-case query and of the problem stated first
 OTHER_WEIGHT = 0.5    # weight of each further problem's query
-POOL = 8              # fused documents whose applicability is checked
-APPLIES = 0.99        # applicability needed for a recommendation to be copied into a report
+POOL = 8              # fused documents whose population is checked
+OWN_POOL = 3          # and the whole-case query's own best: comorbidities' queries must not push them out
+LEAD = 3              # how far down the whole-case ranking the topic of a case is looked for
+KNOWN_TOP = 5         # a document this high for a known problem's own query is about that problem
+TOPIC_SIMILARITY = 0.35  # least cosine of case and recommendation for a document to be the case's topic:
+                         # every dev3 case's own upload is above it (lowest 0.39); a sprained ankle's best, 0.29
 PAGE = 5000           # chunks read from Chroma per call when the BM25 index is (re)built
 
-SUMMARY_SECTIONS = ("practice point", "key point", "bottom line", "recommendation", "conclusion",
-                    "interpretation", "summary")
+SUMMARY_SECTIONS = ("practice point", "key point", "key message", "bottom line", "recommendation", "position",
+                    "implications for practice", "conclusion", "interpretation", "summary")
 _CUE = re.compile(r"\b(?:should|recommend\w*|add|start|offer|consider|reduc\w+|improv\w+|lower\w*|in adults|"
                   r"in patients|we conclude|conclusion)\b", re.I)
 
@@ -109,19 +113,26 @@ def _visible(meta: dict, as_of: str | None) -> bool:
     return as_of is None or 0 < meta.get("published_int", 0) <= int(as_of.replace("-", ""))
 
 
-def fused(cfg: Config, case: str, as_of: str | None = None, vs=None, lex: _Lexical | None = None
-          ) -> list[tuple[str, float]]:
-    """(doc_id, fused score) for every document either retriever found, best first."""
+def fused(cfg: Config, case: str, as_of: str | None = None, vs=None, lex: _Lexical | None = None,
+          own: list | None = None) -> list[tuple[str, float]]:
+    """(doc_id, fused score) for every document either retriever found, best first. `own`, when given,
+    receives the doc ids the whole-case query alone ranks, best first: what the case is about, before
+    its comorbidities' queries add their weight."""
     vs = vs or index.vector_store(cfg)
     lex = lex or lexical(cfg, vs)
     if not lex.texts:
         return []
     qs = queries(case)
     scores: dict[str, float] = {}
-    for (_, weight), rankings in zip(qs, _rankings(cfg, vs, lex, [q for q, _ in qs], as_of)):
+    for i, ((_, weight), rankings) in enumerate(zip(qs, _rankings(cfg, vs, lex, [q for q, _ in qs], as_of))):
+        mine: dict[str, float] = {}
         for ranked_docs in rankings:
             for rank, doc in enumerate(dict.fromkeys(ranked_docs)):
-                scores[doc] = scores.get(doc, 0.0) + weight / (RRF_K + rank + 1)
+                mine[doc] = mine.get(doc, 0.0) + 1 / (RRF_K + rank + 1)
+        for doc, score in mine.items():
+            scores[doc] = scores.get(doc, 0.0) + weight * score
+        if i == 0 and own is not None:
+            own += [doc for doc, _ in sorted(mine.items(), key=lambda kv: -kv[1])]
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
@@ -166,29 +177,72 @@ def recommendation(chunks: list[tuple[str, dict]]) -> tuple[str, dict]:
 
 
 def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = None, vs=None) -> list[dict]:
-    """The top-k documents for a case, each as its recommendation, with how well it applies.
+    """The top-k documents for a case, each shown by its recommendation, with whether it fits the patient.
 
-    Fused retrieval proposes; applicability disposes: among the best `POOL` documents, those whose
-    recommendation fits the patient come first (the problem stated first before the others), then
-    fused rank decides."""
+    Fused retrieval proposes; the population check disposes (`fit.verdict`: fits, unknown or
+    contradicted). The problem at hand decides which fitting documents come first: a known condition
+    the case presents with (`clinical.presented`), else, when the best-ranked document for the whole
+    case that the case does not contradict is about something the vocabulary does not know (an
+    upload on gout, migraine, anaphylaxis ...), that document: the case is about its topic. Only a
+    contradiction vetoes; "unknown" never does."""
     vs = vs or index.vector_store(cfg)
     k = k or cfg.top_k
     lex = lexical(cfg, vs)
     docs = lex.by_doc()
-    pool = []
-    primary = (clinical.problems(case) or [None])[0]
-    for rank, (doc_id, score) in enumerate(fused(cfg, case, as_of, vs, lex)[:POOL]):
-        pool.append(_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, score, rank))
-    pool.sort(key=lambda p: (p["applicability"] < APPLIES, not p["primary"], p["_rank"]))
-    return [{k: v for k, v in p.items() if k != "_rank"} for p in pool[:k]]
+    own: list[str] = []
+    scores = dict(fused(cfg, case, as_of, vs, lex, own))
+    primary = clinical.presented(case) or (clinical.problems(case) or [None])[0]
+    pool = [_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, rank, scores[doc_id])
+            for rank, doc_id in enumerate(dict.fromkeys(list(scores)[:POOL] + own[:OWN_POOL]))]
+    order = {doc: i for i, doc in enumerate(own)}
+    for p in pool:
+        p["_case_rank"] = order.get(p["doc_id"], len(order))
+    lead = next((p for p in sorted(pool, key=lambda p: p["_case_rank"])[:LEAD]
+                 if p["verdict"] != fit.CONTRADICTED and not p["flagged"]), None)
+    if lead and not lead["known"] and not clinical.presented(case) and not _on_known(lex, case, as_of, lead["doc_id"]) \
+            and _similarity(cfg, lex, case, lead) >= TOPIC_SIMILARITY:
+        for p in pool:
+            p["primary"] = p is lead
+        lead["verdict"] = fit.FITS
+    pool.sort(key=lambda p: (p["verdict"] != fit.FITS, not p["primary"], p["_rank"]))
+    return [{k: v for k, v in p.items() if not k.startswith("_")} for p in pool[:k]]
 
 
-def _passage(chunks: list[tuple[str, dict]], case: str, primary: str | None, score: float, rank: int) -> dict:
-    """A document as the report sees it: its recommendation, and how well that fits the patient."""
+def _similarity(cfg: Config, lex: _Lexical, case: str, passage: dict) -> float:
+    """Cosine of the case and a document's recommendation (MiniLM, normalized): the least a case must
+    resemble a document for that document to be taken as its topic. A recommendation's vector is kept
+    with the index; the case's was computed for its query a moment ago."""
+    import numpy as np
+    from .embedder import query_embedder
+    embedder = query_embedder(cfg)
+    key = ("recommendation", passage["doc_id"])
+    if key not in lex.memo:
+        lex.memo[key] = np.array(embedder.embed_query(passage["passage"]))
+    if ("case", case) not in lex.memo:
+        lex.memo.pop(next((k for k in lex.memo if k[0] == "case"), None), None)  # keep only the latest case
+        lex.memo["case", case] = np.array(embedder.embed_query(case))
+    return float(lex.memo["case", case] @ lex.memo[key])
+
+
+def _on_known(lex: _Lexical, case: str, as_of: str | None, doc_id: str) -> bool:
+    """Whether a document is among the best hits of a query for one of the case's known problems
+    (SPRINT, whose population reads "systolic blood pressure", answers "hypertension"): then the
+    case's topic is that problem, not something new."""
+    for cond in clinical.stated(case):
+        dense, lexical_ = lex.memo.get((clinical.PHRASES[cond], as_of), ([], []))
+        if doc_id in list(dict.fromkeys(dense))[:KNOWN_TOP] and doc_id in list(dict.fromkeys(lexical_))[:KNOWN_TOP]:
+            return True
+    return False
+
+
+def _passage(chunks: list[tuple[str, dict]], case: str, primary: str | None, rank: int, score: float = 0.0) -> dict:
+    """A document as the report sees it: its recommendation, and whether that fits the patient."""
     text, meta = recommendation(chunks)
+    verdict, reasons = fit.verdict(text, case)
     return {"doc_id": meta["doc_id"], "title": meta["title"], "source": meta["source"], "published": meta["published"],
-            "section": meta.get("section", ""), "passage": text, "text": text, "score": round(score, 5),
-            "applicability": round(clinical.applicability(text, case), 2),
+            "section": meta.get("section", ""), "passage": text, "score": round(score, 5), "verdict": verdict,
+            "reasons": reasons,
+            "applicability": round(clinical.applicability(text, case), 2), "known": fit.known(text),
             "primary": bool(primary) and primary in clinical.needs(text), "flagged": bool(meta.get("flagged")),
             "_rank": rank}
 
@@ -202,20 +256,21 @@ def documents(cfg: Config, doc_ids: list[str], case: str, vs=None) -> list[dict]
     out = []
     for doc_id in doc_ids:
         if doc_id in docs:
-            out.append(_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, 0.0, 0))
-    return [{k: v for k, v in p.items() if k != "_rank"} for p in out]
+            out.append(_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, 0))
+    return [{k: v for k, v in p.items() if not k.startswith("_")} for p in out]
 
 
 def choose(passages: list[dict]) -> int | None:
-    """Index of the passage whose recommendation the report copies: among the shown passages that
-    apply to the problem at hand (else to any stated problem), the newest, so new research that fits
-    the patient replaces old; None if none applies. An undated document is never the newest, and one
-    flagged for instruction-like text is shown but never copied.
+    """Index of the passage whose recommendation the report copies: among the shown passages that fit
+    the patient (for the problem at hand first, else for any stated problem), the newest, so new
+    research that fits replaces old; None if none fits. An undated document is never the newest, a
+    year alone is older than any full date of that year, and one flagged for instruction-like text is
+    shown but never copied.
 
     Chosen on the development set among: best-ranked (20 of 28 right), newest of the whole pool (19),
     newest of the shown three (20). The last keeps the story's "newest fitting research wins" without
     reaching down the ranking for a narrower, newer trial."""
-    fits = [i for i, p in enumerate(passages) if p.get("applicability", 0) >= APPLIES and not p.get("flagged")]
+    fits = [i for i, p in enumerate(passages) if p.get("verdict") == fit.FITS and not p.get("flagged")]
     if not fits:
         return None
     primary = [i for i in fits if passages[i].get("primary")] or fits

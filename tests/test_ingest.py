@@ -280,8 +280,8 @@ def test_a_resaved_pdf_is_dated_by_its_first_page_not_its_metadata(cfg):
 
 def test_a_year_alone_is_never_newer_than_a_full_date_of_that_year():
     from rag_vs_ft import retrieve
-    shown = [{"published": "2024", "applicability": 1.0, "primary": True},
-             {"published": "2024-02-01", "applicability": 1.0, "primary": True}]
+    shown = [{"published": "2024", "verdict": "fits", "primary": True},
+             {"published": "2024-02-01", "verdict": "fits", "primary": True}]
     assert retrieve.choose(shown) == 1
     assert corpus.timeline_int("2024") > corpus.timeline_int("2024-02-01")
 

@@ -1,0 +1,348 @@
+"""Does a recommendation's population fit this patient? Three answers, not two.
+
+    contradicted  the case rules the population out: an age outside its range, the other sex, no
+                  pregnancy where it needs one, a treatment the patient has not had (or has had, where
+                  it needs none), a number on the wrong side of its threshold, a condition the case
+                  negates or a sibling concept (type 1 where it needs type 2)
+    fits          every condition the population names is one the case has
+    unknown       the population names something this reader cannot check: it neither fits nor
+                  vetoes, so retrieval's ranking decides
+
+Only a contradiction vetoes a document. Any topic a user uploads reads the same way: the rules below
+are about people (age, sex, pregnancy, what they take and have tried, their numbers), not about
+conditions; the condition vocabulary lives in `clinical` and its data, the drug classes in
+`data/drug_classes.json`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from . import clinical
+
+FITS, UNKNOWN, CONTRADICTED = "fits", "unknown", "contradicted"
+DATA = Path(__file__).parent / "data"
+
+# ---------------------------------------------------------------- whom a recommendation is for
+
+_WHO = r"adults?|patients?|people|persons?|individuals?|children|child|adolescents?|teenagers?|infants?|babies|" \
+       r"women|woman|men|man|girls?|boys?|those|anyone|mothers?|newborns?"
+_WHO_RX = re.compile(rf"\b(?:{_WHO})\b", re.I)
+_DO = re.compile(r"(?<![\w-])(?:should|start|starting|give|giving|offer|offering|add|adding|use|using|consider|prescribe|"
+                 r"treat|take|continue|switch|initiate|begin|aim|target|anticoagulate|stop|avoid|do not|screen|refer|"
+                 r"vaccinate|administer|titrate|is recommended|are recommended|recommend\w*|is an? "
+                 r"(?:reasonable|appropriate|preferred|option|alternative)|receive|be offered|be given|be treated)(?![\w-])", re.I)
+_OUTCOME = re.compile(r"\b(?:to (?:reduce|lower|slow|cut|improve|prevent|achieve|produce)|reduces|reduced|lowers|"
+                      r"prevents|improves|halved)\b", re.I)
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
+
+
+_RELATIVE = re.compile(r"\b(?:who|whose|which|that|cannot|can't|unable to|not|able to|to)\b(?:\s+\w+){0,2}\s*$", re.I)
+
+
+def _action(sentence: str) -> re.Match | None:
+    """The recommendation's own verb: "start" in "For adults who cannot take a statin, start ...",
+    not "take" in the relative clause that describes them."""
+    return next((m for m in _DO.finditer(sentence) if not _RELATIVE.search(sentence[: m.start()])), None)
+
+
+@lru_cache(maxsize=4096)
+def population(recommendation: str) -> str:
+    """The words that say whom a recommendation is for, in any phrasing: "For adults with gout who
+    have had two flares, start ..." and "Adults aged 18 to 65 with migraine ... should be offered"
+    (the words before the action), "Offer naltrexone to adults with alcohol use disorder who have
+    stopped drinking" (the words after it), never its stated benefit. The sentence read is the first
+    that both names people and recommends something (a conclusion often opens with a result)."""
+    sentences = _SENTENCES.split(" ".join(recommendation.split())) or [""]
+    sentence = next((s for s in sentences if _WHO_RX.search(s) and _action(s)), sentences[0])
+    m = _OUTCOME.search(sentence)
+    sentence = sentence[: m.start()] if m else sentence
+    act, who = _action(sentence), _WHO_RX.search(sentence)
+    before = sentence[: act.start()].strip(" ,;:") if act else ""
+    if act and (_WHO_RX.search(before) or clinical.mentions(before, measured=False)):
+        return before  # "For adults with X who Y, start ...", "After MI or other ASCVD, prescribe ..."
+    if who:  # "Offer X to adults with Y who Z, to reduce ...": the people, up to the clause's end
+        start = sentence.rfind(" ", 0, max(0, who.start() - 1)) if not act else who.start()
+        return re.split(r",|;|\bto (?:below|under|above|a |an |the )|\busing\b", sentence[max(0, start):])[0].strip(" .")
+    return sentence.strip(" ,;:.")
+
+
+# ---------------------------------------------------------------- the patient: age, sex, pregnancy
+
+_AGE = re.compile(r"\b(\d{1,3})[- ](year|month|week|day)s?[- ]old\b|\baged (\d{1,3})\b|\bage (\d{1,3})\b", re.I)
+
+
+@lru_cache(maxsize=4096)
+def age(case: str) -> float | None:
+    """The patient's age in years (the first one the case states: "a 4-year-old boy ... his 15-month-old
+    sister" is 4), or None."""
+    m = _AGE.search(case)
+    if not m:
+        return None
+    if m.group(1):
+        n, unit = int(m.group(1)), m.group(2).lower()
+        return n / {"year": 1, "month": 12, "week": 52, "day": 365}[unit]
+    return float(m.group(3) or m.group(4))
+
+
+_FEMALE = re.compile(r"\b(?:woman|women|female|girl|lady|mother|she|her|pregnant|postmenopausal)\b", re.I)
+_MALE = re.compile(r"\b(?:man|men|male|boy|gentleman|he|his|him)\b", re.I)
+_SEX_WORD = re.compile(r"\b(woman|female|girl|lady|man|male|boy|gentleman)\b", re.I)
+
+
+@lru_cache(maxsize=4096)
+def sex(case: str) -> str | None:
+    """"female", "male" or None: the first word that names the patient's sex ("a 52-year-old woman"),
+    else the pronouns the case uses most."""
+    m = _SEX_WORD.search(case[:200])
+    if m:
+        return "female" if m.group(1).lower() in ("woman", "female", "girl", "lady") else "male"
+    she = len(re.findall(r"\b(?:she|her)\b", case, re.I))
+    he = len(re.findall(r"\b(?:he|his|him)\b", case, re.I))
+    return "female" if she > he else "male" if he > she else None
+
+
+_PREGNANT = re.compile(r"\b(?:pregnant|pregnancy|gestation\w*|weeks' gestation|antenatal|primigravida|gravida|"
+                       r"G\dP\d)\b", re.I)
+_NOT_PREGNANT = re.compile(r"\b(?:not|non-|nor|no longer)\s*pregnant\b|\bnon-pregnant\b|\bpregnancy test "
+                           r"(?:is |was )?negative\b|\bnegative pregnancy test\b", re.I)
+
+
+def pregnant(case: str) -> bool | None:
+    """True when the case says the patient is pregnant, False when it says not (or the patient is male),
+    None when it does not say."""
+    if sex(case) == "male" or _NOT_PREGNANT.search(case):
+        return False
+    for m in _PREGNANT.finditer(case):
+        before = case[max(0, m.start() - 40): m.start()].lower()
+        if not re.search(r"\b(?:become|becoming|planning|plans?|could|may|future|before|previous|prior|last|"
+                         r"earlier|after)\b[\w ]{0,20}$", before):
+            return True
+    return None
+
+
+# ---------------------------------------------------------------- the population's requirements
+
+_RANGE = re.compile(r"\b(?:aged|ages|age|from)\s+(\d{1,2})\s*(?:years?\s*)?(?:-|–|to|through)\s*(\d{1,3})\b|"
+                    r"\b(\d{1,2})\s*(?:-|–|to)\s*(\d{1,3})\s*(?:years?|yrs?)(?:[- ]old)?\b", re.I)
+_FLOOR = re.compile(r"\b(?:aged|age)\s+(\d{1,2})\s*(?:years?|yrs?)?\s*(?:(?:of age\s*)?(?:or|and)\s*(?:older|over|above|"
+                    r"more)|\+)|\b(\d{1,2})\s*(?:years?|yrs?)\s*(?:of age\s*)?(?:(?:or|and)\s*(?:older|over|above|more)|\+)|\b(?:aged|age)\s+(?:older than |over |above |at least )?(\d{1,2})(?:\s*years?)?\b(?!\s*(?:-|–|to)\s*\d)|"
+                    r"\b(?:older than|over|above|at least)\s+(\d{1,2})\s*years\b",
+                    re.I)
+_CEILING = re.compile(r"\b(?:under|younger than|below the age of|less than)\s+(\d{1,2})(?:\s*years?)?\b|"
+                      r"\b(\d{1,2})\s*(?:years?)?\s*(?:or|and)\s*(?:younger|under)\b", re.I)
+_GROUPS = {"adult": (18, 200), "child": (0, 17.99), "adolescent": (12, 17.99), "infant": (0, 1.99),
+           "newborn": (0, 0.1), "older adult": (65, 200)}
+_GROUP_WORDS = re.compile(r"\b(older adults?|adults?|children|child|paediatric|pediatric|adolescents?|teenagers?|"
+                          r"infants?|babies|newborns?)\b", re.I)
+
+
+def ages(who: str) -> tuple[float, float] | None:
+    """The age range a population states ("aged 2 to 12 years", "8 years and older", "under 18",
+    "adults", "adolescents"), or None. Where it names several groups ("adults and adolescents") it
+    takes their union."""
+    for m in _RANGE.finditer(who):
+        low, high = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        if int(low) < int(high) <= 120:
+            return float(low), float(high) + 0.99
+    low = next((float(next(g for g in m.groups() if g)) for m in _FLOOR.finditer(who) if any(m.groups())), None)
+    high = next((float(m.group(1) or m.group(2)) - 0.01 for m in _CEILING.finditer(who)), None)
+    if low is not None or high is not None:
+        return (low or 0.0), (high if high is not None else 200.0)
+    spans = []
+    for m in _GROUP_WORDS.finditer(who):
+        word = m.group(1).lower().rstrip("s")
+        word = {"children": "child", "paediatric": "child", "pediatric": "child", "teenager": "adolescent",
+                "babie": "infant", "older adult": "older adult"}.get(m.group(1).lower(), word)
+        word = "child" if word == "children" else word
+        if word in _GROUPS:
+            spans.append(_GROUPS[word])
+    if not spans:
+        return None
+    return min(s[0] for s in spans), max(s[1] for s in spans)
+
+
+def sexes(who: str) -> str | None:
+    """"female" or "male" when the population names people of one sex only ("postmenopausal women",
+    "women and girls who could become pregnant", "men with prostate cancer")."""
+    words = re.sub(r"\bwomen who have sex with men|\bmen who have sex with men|\bMSM\b", "", who)
+    female = re.search(r"\b(?:women|woman|girls?|females?|mothers?|postmenopausal|pregnant)\b", words, re.I)
+    male = re.search(r"\b(?:men|man|boys?|males?)\b", words, re.I)
+    if re.search(r"\bmen who have sex with men\b|\bMSM\b", who):
+        male = male or re.search(r"men", who)
+    return "female" if female and not male else "male" if male and not female else None
+
+
+def needs_pregnancy(who: str) -> bool | None:
+    """True for a population of pregnant people, False for a non-pregnant one, None when it says neither."""
+    if re.search(r"\bnon-?pregnant\b|\bnot pregnant\b", who, re.I):
+        return False
+    if re.search(r"\b(?:pregnant|pregnancy|gestational|antenatal)\b", who, re.I) and not \
+            re.search(r"\b(?:become|becoming|could|can|able to|planning)\b[\w ]{0,15}\bpregnan", who, re.I):
+        return True
+    return None
+
+
+# ---------------------------------------------------------------- what the patient takes or has tried
+
+@lru_cache(maxsize=1)
+def drug_classes() -> dict[str, list[str]]:
+    """Drug classes and their members (names or name stems), a kept vocabulary in data, not code."""
+    return {k.lower(): [m.lower() for m in v] for k, v in
+            json.loads((DATA / "drug_classes.json").read_text())["classes"].items()}
+
+
+_NAIVE = re.compile(r"\b(?:(?:who )?(?:have|has) not (?:yet )?(?:taken|tried|received|had|been (?:treated|given))|"
+                    r"(?:who )?(?:have|has) never (?:taken|tried|received|had)|not (?:already |previously )?"
+                    r"(?:on|taking|treated with|receiving)|without (?:previous|prior)|naive to|not previously "
+                    r"(?:treated|exposed))\b\s+(?:with\s+|to\s+)?(?P<what>[^,;.()]{3,80})", re.I)
+_TRIED = re.compile(r"\b(?:despite|after (?:failure of|failing|failed)|who (?:have |has )?failed|(?:not|inadequately) "
+                    r"(?:responded|responding) to|inadequate (?:response|control) (?:to|with|on)|(?:inadequately "
+                    r"controlled|uncontrolled|still \w+(?: \w+){0,4}) (?:on|with|despite)|already (?:on|taking|"
+                    r"receiving)|refractory to|intoleran\w+ (?:of|to)|could not tolerate|(?:who have|who are|while) "
+                    r"(?:been )?(?:taking|on) (?:a |an )?stable)\b\s+(?P<what>[^,;.()]{3,80})", re.I)
+_FILLER = re.compile(r"\b(?:at least|one|two|three|four|\d+|or more|adequate|adequately|dosed|doses?|trials?|"
+                     r"courses?|of|and|or|the|a|an|any|other|prior|previous|standard|conventional|first-line|"
+                     r"treatments?|therapy|therapies|drugs?|medicines?|medications?|agents?|before|maximally|"
+                     r"tolerated|for|at|in|with|their|current|daily|oral)\b", re.I)
+_COUNT = re.compile(r"\b(?:at least )?(two|three|four|2|3|4)\b", re.I)
+_NUM = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
+_NEG_BEFORE = re.compile(r"\b(?:never|not|no|without|nor|declined?|refused?)\b(?:\W+\w+){0,4}?\W*$", re.I)
+
+
+def _members(what: str) -> tuple[list[str], int]:
+    """The names that count as having taken `what` ("a TNF inhibitor": adalimumab, etanercept, ...;
+    "methotrexate": itself), and how many distinct ones it asks for ("two antidepressants": 2)."""
+    text = what.lower()
+    names: list[str] = []
+    for cls, members in drug_classes().items():
+        if re.search(rf"\b{re.escape(cls)}s?\b", text):
+            names += members + [cls]
+    words = [w for w in re.findall(r"[a-z][a-z-]{3,}", _FILLER.sub(" ", text))]
+    if not names:
+        names = words
+    count = _COUNT.search(text)
+    return names, _NUM[count.group(1).lower()] if count and names != words else 1
+
+
+def _taken(case: str, names: list[str]) -> tuple[set[str], bool]:
+    """(names the case says the patient takes or took, whether any is stated as never taken)."""
+    low = case.lower()
+    found, denied = set(), False
+    for name in names:
+        for m in re.finditer(rf"\b{re.escape(name)}\w*", low):
+            if _NEG_BEFORE.search(re.split(r"[.;]", low[max(0, m.start() - 60): m.start()])[-1]):
+                denied = True
+            else:
+                found.add(name)
+    return found, denied
+
+
+_MEDS = re.compile(r"\b(?:medications?|medicines?|takes|taking|treated with|on)\b", re.I)
+
+
+def treatments(who: str, case: str) -> str | None:
+    """Why the population's treatment history does not fit the case, or None: "who have not taken a
+    urate-lowering drug" for a patient on allopurinol; "despite two antidepressants" for one who tried
+    one; "on triple inhaled therapy" for one on a LAMA alone."""
+    for m in _NAIVE.finditer(who):
+        names, _ = _members(m.group("what"))
+        taken, _ = _taken(case, names)
+        if taken and any(n in drug_classes() or len(names) < 6 for n in names):
+            return f"the population has not taken {m.group('what').strip()}; the case has ({', '.join(sorted(taken))})"
+    for m in _TRIED.finditer(who):
+        names, count = _members(m.group("what"))
+        if not names:
+            continue
+        taken, denied = _taken(case, names)
+        if len(taken) < count and (denied or _MEDS.search(case)):
+            return f"the population has tried {m.group('what').strip()}; the case shows {len(taken)}"
+    return None
+
+
+# ---------------------------------------------------------------- numbers any population can state
+
+_NAME = r"[A-Za-z][A-Za-z0-9-]{1,14}(?: [A-Za-z][A-Za-z0-9-]{1,14})?"
+_THRESHOLD = re.compile(rf"\b(?P<name>{_NAME})(?: (?:of|level|count|score|concentration))?\s+(?:(?P<op>above|over|below|"
+                        r"under|less than|more than|greater than|at least|>=|≥|<=|≤|>|<)\s*)?(?P<n>\d+(?:\.\d+)?)"
+                        r"\s*(?:%|(?!or\b)[a-zA-Zµ/.]+(?:/[\w.]+)?)?(?:\s*\([^)]{0,30}\))?\s*"
+                        r"(?P<tail>or (?:more|higher|above|greater|less|lower|below))?",
+                        re.I)
+_SKIP_NAMES = re.compile(r"^(?:aged?|ages|years?|from|to|than|least|weighing|weight|for|over|under|and|or|with|but|"
+                         r"the|a|an|of|in|past|last|within|after|every|each|up|about|more|less|limit|than|is|are|"
+                         r"was|be|been|have|has|had|who|which|that|this|these|those|no|not|at|by|on)$", re.I)
+
+
+def thresholds(who: str) -> list[tuple[str, str, float]]:
+    """(measure, ">=" or "<=", value) for each threshold a population states about a named measure:
+    "an eGFR of 45 or more", "TSH below 20 mIU/L", "HbA1c of 7.5% or more", "PASI above 10"."""
+    out = []
+    for m in _THRESHOLD.finditer(who):
+        word = (m.group("op") or m.group("tail") or "").lower()
+        name = m.group("name").split()[-1]
+        if not word or _SKIP_NAMES.match(name) or _KNOWN_MEASURES.match(name):
+            continue
+        op = ">=" if any(w in word for w in ("above", "over", "more", "greater", "least", ">", "≥", "higher")) else "<="
+        out.append((name, op, float(m.group("n"))))
+    return out
+
+
+_OR_MORE = re.compile(r"\bor (?:more|less|higher|lower|above|below|older|younger|greater)\b", re.I)
+_ALTERNATIVES = re.compile(r"\bor\b", re.I)  # "CVD or a 10-year risk of 10% or more": no single threshold decides
+# Measures the condition vocabulary reads itself (an LVEF decides HFrEF or HFpEF; eGFR, BMI, LDL ... in
+# `clinical.outside`, with their units), so they are not read twice here.
+_KNOWN_MEASURES = re.compile(r"^(?:LVEF|EF|ejection|fraction|eGFR|UACR|ACR|BMI|LDL|LDL-C|cholesterol|HbA1c|A1c|"
+                             r"NT-proBNP|eosinophils?|eos|potassium|K)$", re.I)
+
+
+def value(case: str, name: str) -> float | None:
+    """The first value the case states for a named measure ("TSH 7.8", "eGFR of 52", "PASI: 13")."""
+    m = re.search(rf"\b{re.escape(name)}\b(?:\s*(?:of|is|was|:|=|now|level|count|score))*\s*(\d+(?:\.\d+)?)", case, re.I)
+    return float(m.group(1)) if m else None
+
+
+# ---------------------------------------------------------------- the verdict
+
+def contradictions(recommendation: str, case: str) -> list[str]:
+    """Every way the case rules the recommendation's population out, in words a person can check."""
+    who, out = population(recommendation), []
+    years, span = age(case), ages(population(recommendation))
+    if years is not None and span and not span[0] <= years <= span[1]:
+        out.append(f"age {years:g} is outside {span[0]:g}-{span[1]:g}")
+    need, have = sexes(who), sex(case)
+    if need and have and need != have:
+        out.append(f"the population is {need}; the patient is {have}")
+    wants, is_pregnant = needs_pregnancy(who), pregnant(case)
+    if wants is True and not is_pregnant:
+        out.append("the population is pregnant; the case is not")
+    if wants is False and is_pregnant:
+        out.append("the population is not pregnant; the patient is")
+    for name, op, n in thresholds(who) if not _ALTERNATIVES.search(_OR_MORE.sub("", who)) else ():
+        v = value(case, name)
+        if v is not None and (v < n if op == ">=" else v > n):
+            out.append(f"{name} {v:g} is not {op} {n:g}")
+    if reason := treatments(who, case):
+        out.append(reason)
+    return out
+
+
+def known(recommendation: str) -> bool:
+    """Whether the population names a condition of the vocabulary (its topic is one the reader knows)."""
+    return bool(clinical.needs_groups(population(recommendation)))
+
+
+def verdict(recommendation: str, case: str) -> tuple[str, list[str]]:
+    """(fits | unknown | contradicted, the reasons). The known conditions decide fits or contradicted
+    (`clinical.applicability`); a population that names none of them is unknown unless the checks above
+    rule it out."""
+    reasons = contradictions(recommendation, case)
+    if reasons:
+        return CONTRADICTED, reasons
+    if known(recommendation):  # whom it is for names known conditions (not only its dosing notes)
+        score = clinical.applicability(recommendation, case)
+        if score == 0:
+            return CONTRADICTED, ["a condition the population needs is ruled out or conflicts with the case"]
+        return (FITS, []) if score >= 1 else (UNKNOWN, ["the case shows only some of the population's conditions"])
+    return UNKNOWN, []
