@@ -12,7 +12,9 @@ from functools import lru_cache
 
 # condition -> (case-insensitive phrases, case-sensitive abbreviations)
 CONDITIONS = {
-    "t2d": (r"type (?:2|ii) diabetes|diabetes mellitus|diabetic|diabetes", r"T2DM|T2D|DM2"),
+    # not type 1, gestational, pre- or non-diabetes: look-alikes are other concepts, not type 2
+    "t2d": (r"(?<!type 1 )(?<!type i )(?<!gestational )(?<!pre-)(?<!non-)(?<!non )(?:type (?:2|ii) diabetes|"
+            r"diabetes mellitus|diabetic|diabetes)", r"T2DM|T2D|DM2"),
     "ckd": (r"chronic kidney disease|kidney disease|albuminuri\w*|proteinuri\w*|nephropathy", r"CKD|DKD"),
     "hfref": (r"reduced ejection fraction|systolic heart failure|lvef (?:of )?40% or less", r"HFrEF"),
     "hfpef": (r"preserved ejection fraction|mildly reduced ejection fraction|lvef (?:above|over) 40%|"
@@ -47,6 +49,7 @@ PHRASES = {  # condition -> words a query or a report uses for it
 _NEGATION = re.compile(r"\b(?:no|not|without|denies|negative for|free of|never had)\b[\w ,/-]{0,30}$", re.I)
 _EITHER = re.compile(r"\b(?:with or without|(?:at|are at) (?:\w+ )?risk (?:of|for)|family history of|(?:mother|father|"
                     r"brother|sister|parent|sibling)s?(?:'s)? (?:had|has|with|died of))\b[\w ,/-]{0,20}$", re.I)
+_RULED_OUT = re.compile(r"\s*(?:was |is |has been |had been )?(?:ruled out|excluded)\b", re.I)
 _PATTERNS = {c: re.compile(rf"(?i:\b(?:{p})\b)" + (rf"|\b(?:{a})\b" if a else "")) for c, (p, a) in CONDITIONS.items()}
 _EF = re.compile(r"\b(?:LV)?EF\b(?: of| was| is|:)?\s*(\d{2})\s*%|ejection fraction (?:of )?(\d{2})\s*%", re.I)
 _BMI = re.compile(r"\bBMI(?: of| is|:)?\s*(\d{2}(?:\.\d)?)", re.I)
@@ -67,6 +70,8 @@ FINDINGS = {
 }
 _FEVER = re.compile(r"\bfever\w*|febrile|temperature (?:of )?3[89]|\b3[89](?:\.\d)? ?°?C\b|\bcough", re.I)
 _NTPROBNP = re.compile(r"\b(NT-proBNP|BNP)\b[^.;\d]{0,15}(\d[\d,]{1,5})", re.I)
+_OTHER_DIABETES = re.compile(r"\btype (?:1|i) diabet|\bT1DM?\b|\bgestational diabet|\bGDM\b|\bLADA\b|\bislet autoantibod",
+                             re.I)
 _HBA1C = re.compile(r"\b(?:HbA1c|A1c)\b[^.;\d]{0,10}(\d{1,2}(?:\.\d)?)\s*%", re.I)
 
 
@@ -87,7 +92,8 @@ def _findings(text: str) -> tuple[tuple[int, int, str, str], ...]:
     for m in _NTPROBNP.finditer(text):
         if int(m.group(2).replace(",", "")) >= (400 if m.group(1).upper().startswith("NT") else 100):
             out.append((m.start(), m.end(), "hf", "yes"))
-    out += [(m.start(), m.end(), "t2d", "yes") for m in _HBA1C.finditer(text) if float(m.group(1)) >= 6.5]
+    if not _OTHER_DIABETES.search(text):  # an HbA1c in type 1 or gestational diabetes is not type 2
+        out += [(m.start(), m.end(), "t2d", "yes") for m in _HBA1C.finditer(text) if float(m.group(1)) >= 6.5]
     return tuple(out)
 
 
@@ -104,11 +110,16 @@ _AT_HAND_LATER = re.compile(r"\b(?:presents?|presenting|admitted|referred|newly|
 def _matches(text: str, measured: bool) -> tuple[tuple[int, int, str, str], ...]:
     """(start, end, condition, "yes" | "no" | "either") for every mention, in text order."""
     out = []
+    other_diabetes = bool(_OTHER_DIABETES.search(text))
     for cond, pattern in _PATTERNS.items():
         for m in pattern.finditer(text):
+            if cond == "t2d" and other_diabetes and not re.match(r"type (?:2|ii)|T2|DM2", m.group(0), re.I):
+                continue  # "the diabetes clinic" of a patient with type 1 diabetes says nothing of type 2
             before = re.split(r"[.;:]\s", text[max(0, m.start() - 40): m.start()])[-1]
             if _EITHER.search(before):
                 state = "either"
+            elif _RULED_OUT.match(text, m.end()):  # "MI ruled out", "pneumonia was excluded"
+                state = "no"
             else:
                 before = re.split(r"\b(?:and|but|with|has|on)\s+(?=\w)", before)[-1]
                 state = "no" if _NEGATION.search(before) else "yes"
@@ -141,6 +152,12 @@ def mentions(text: str, measured: bool = True) -> list[tuple[int, str, str]]:
 _HISTORY = re.compile(r"\b(?:after|history of|previous|prior|past|post|s/p|status post)\b(?:\W+\w+){0,5}?\W+$",
                       re.I)
 _YEARS_AGO = re.compile(r"[^.;:,()]{0,50}?\b(?:in (?:19|20)\d\d|\d+ years ago)\b")  # "ICU admission ... in 2017"
+# An episode that has ended: "treated for pneumonia last month", "pneumonia ..., which fully resolved"
+_ENDED_BEFORE = re.compile(r"\b(?:treated for|recovered from|after|had|completed \w+ for)\b(?:\W+\w+){0,3}?\W+$", re.I)
+_ENDED_AFTER = re.compile(r"[^.;]{0,80}?\b(?:(?:which|that|and) (?:has |had )?(?:fully |completely )?(?:resolved|cleared)|"
+                          r"now (?:resolved|recovered)|(?:last|this past) (?:week|month|winter|spring|summer|autumn|year)|"
+                          r"\d+ (?:days|weeks|months) ago|(?:weeks|months) ago)\b", re.I)
+ACUTE = {"cap"}  # episodes that end: once over, no longer the patient's problem (a past MI stays ASCVD)
 STRONG = {"af", "cap", "copd", "asthma", "osa"}  # findings that make the diagnosis; BP, HbA1c, NT-proBNP do not
 # A setting a population may require, never the problem at hand. A statin intolerance is not one: a
 # note that opens with it is about lipids (chosen on the development sets).
@@ -154,7 +171,8 @@ def _named(case: str) -> tuple[frozenset[str], frozenset[str]]:
     now, past = set(), set()
     for start, end, cond, state in _matches(case, measured=False):
         if state == "yes":
-            was = _HISTORY.search(case[max(0, start - 40): start]) or _YEARS_AGO.match(case, end)
+            was = _HISTORY.search(case[max(0, start - 40): start]) or _YEARS_AGO.match(case, end) or \
+                cond in ACUTE and (_ENDED_BEFORE.search(case[max(0, start - 60): start]) or _ENDED_AFTER.match(case, end))
             (past if was else now).add(cond)
     return frozenset(now), frozenset(past - now)
 
@@ -187,7 +205,7 @@ def _problems(case: str) -> tuple[str, ...]:
     out = [cond for _, cond, state in mentions(case) if state == "yes"]
     now, past = _named(case)
     soft = {cond for _, _, cond, _ in _findings(case)} - STRONG - now - past if now else set()
-    out = [c for c in out if not (c in SETTINGS and c in past)]  # intensive care in 2017 is not today's setting
+    out = [c for c in out if not (c in SETTINGS | ACUTE and c in past)]  # ICU in 2017, pneumonia last winter: over
     later = past | soft | SETTINGS  # "5 months after an NSTEMI"; BP 142/86 in a case about HFpEF
     out = [c for c in out if c not in later] + [c for c in out if c in later]
     if "hf" in out and ({"hfref", "hfpef"} & set(out)):

@@ -30,7 +30,7 @@ DATA = Path(__file__).parent / "data"
 _WHO = r"adults?|patients?|people|persons?|individuals?|children|child|adolescents?|teenagers?|infants?|babies|" \
        r"women|woman|men|man|girls?|boys?|those|anyone|mothers?|newborns?"
 _WHO_RX = re.compile(rf"\b(?:{_WHO})\b", re.I)
-_DO = re.compile(r"(?<![\w-])(?:should|start|starting|give|giving|offer|offering|add|adding|use|using|consider|prescribe|"
+_DO = re.compile(r"(?<![\w-])(?:should|start|starting|give|giving|offer|offering|add|adding|use(?! disorder)|using|consider|prescribe|"
                  r"treat|take|continue|switch|initiate|begin|aim|target|anticoagulate|stop|avoid|do not|screen|refer|"
                  r"vaccinate|administer|titrate|is recommended|are recommended|recommend\w*|is an? "
                  r"(?:reasonable|appropriate|preferred|option|alternative)|receive|be offered|be given|be treated)(?![\w-])", re.I)
@@ -199,10 +199,12 @@ _NAIVE = re.compile(r"\b(?:(?:who )?(?:have|has) not (?:yet )?(?:taken|tried|rec
                     r"(?:on|taking|treated with|receiving)|without (?:previous|prior)|naive to|not previously "
                     r"(?:treated|exposed))\b\s+(?:with\s+|to\s+)?(?P<what>[^,;.()]{3,80})", re.I)
 _TRIED = re.compile(r"\b(?:despite|after (?:failure of|failing|failed)|who (?:have |has )?failed|(?:not|inadequately) "
-                    r"(?:responded|responding) to|inadequate (?:response|control) (?:to|with|on)|(?:inadequately "
+                    r"(?:responded|responding) to|responded inadequately to|(?:who )?(?:could|can) not tolerate|"
+                    r"(?:who )?(?:have|has) been (?:taking|treated with|on)|(?:who )?(?:are|is) (?:taking|on)|inadequate (?:response|control) (?:to|with|on)|(?:inadequately "
                     r"controlled|uncontrolled|still \w+(?: \w+){0,4}) (?:on|with|despite)|already (?:on|taking|"
                     r"receiving)|refractory to|intoleran\w+ (?:of|to)|could not tolerate|(?:who have|who are|while) "
-                    r"(?:been )?(?:taking|on) (?:a |an )?stable)\b\s+(?P<what>[^,;.()]{3,80})", re.I)
+                    r"(?:been )?(?:taking|on) (?:a |an )?stable)\b[\s,]+(?:or who could not tolerate,?\s*)?"
+                    r"(?P<what>[^;.()]{3,80})", re.I)
 _FILLER = re.compile(r"\b(?:at least|one|two|three|four|\d+|or more|adequate|adequately|dosed|doses?|trials?|"
                      r"courses?|of|and|or|the|a|an|any|other|prior|previous|standard|conventional|first-line|"
                      r"treatments?|therapy|therapies|drugs?|medicines?|medications?|agents?|before|maximally|"
@@ -253,12 +255,13 @@ def treatments(who: str, case: str) -> str | None:
         if taken and any(n in drug_classes() or len(names) < 6 for n in names):
             return f"the population has not taken {m.group('what').strip()}; the case has ({', '.join(sorted(taken))})"
     for m in _TRIED.finditer(who):
-        names, count = _members(m.group("what"))
+        what = re.split(r",\s*(?:who|and|or|to|with)\b|\s(?:who|to reduce|and have)\b", m.group("what"))[0]
+        names, count = _members(what)
         if not names:
             continue
         taken, denied = _taken(case, names)
         if len(taken) < count and (denied or _MEDS.search(case)):
-            return f"the population has tried {m.group('what').strip()}; the case shows {len(taken)}"
+            return f"the population has tried {what.strip()}; the case shows {len(taken)}"
     return None
 
 
@@ -270,7 +273,7 @@ _THRESHOLD = re.compile(rf"\b(?P<name>{_NAME})(?: (?:of|level|count|score|concen
                         r"\s*(?:%|(?!or\b)[a-zA-Zµ/.]+(?:/[\w.]+)?)?(?:\s*\([^)]{0,30}\))?\s*"
                         r"(?P<tail>or (?:more|higher|above|greater|less|lower|below))?",
                         re.I)
-_SKIP_NAMES = re.compile(r"^(?:aged?|ages|years?|from|to|than|least|weighing|weight|for|over|under|and|or|with|but|"
+_SKIP_NAMES = re.compile(r"^(?:aged?|ages|years?|from|to|than|least|for|over|under|and|or|with|but|"
                          r"the|a|an|of|in|past|last|within|after|every|each|up|about|more|less|limit|than|is|are|"
                          r"was|be|been|have|has|had|who|which|that|this|these|those|no|not|at|by|on)$", re.I)
 
@@ -297,8 +300,15 @@ _KNOWN_MEASURES = re.compile(r"^(?:LVEF|EF|ejection|fraction|eGFR|UACR|ACR|BMI|L
                              r"NT-proBNP|eosinophils?|eos|potassium|K)$", re.I)
 
 
+_WEIGHT = re.compile(r"\b(?:weight|weighs|weighing)\D{0,12}?(\d+(?:\.\d+)?)\s*kg\b", re.I)
+
+
 def value(case: str, name: str) -> float | None:
-    """The first value the case states for a named measure ("TSH 7.8", "eGFR of 52", "PASI: 13")."""
+    """The first value the case states for a named measure ("TSH 7.8", "eGFR of 52", "PASI: 13"; a
+    weight in kg for "weighing 30 kg or more")."""
+    if name.lower() in ("weighing", "weight", "weighs"):
+        m = _WEIGHT.search(case)
+        return float(m.group(1)) if m else None
     m = re.search(rf"\b{re.escape(name)}\b(?:\s*(?:of|is|was|:|=|now|level|count|score))*\s*(\d+(?:\.\d+)?)", case, re.I)
     return float(m.group(1)) if m else None
 
@@ -325,12 +335,45 @@ def contradictions(recommendation: str, case: str) -> list[str]:
             out.append(f"{name} {v:g} is not {op} {n:g}")
     if reason := treatments(who, case):
         out.append(reason)
+    out += [f"the population has {t}; the case says it has not" for t in denied_terms(who, case)]
     return out
 
 
+_TERM = re.compile(r"\b(?=[A-Z0-9-]*\d)[A-Z][A-Z0-9-]{2,9}\b|\b[A-Z]{3,8}\b")  # markers and genes: BRCA1, HER2, EGFR
+_GENERIC = set("adults adult patients patient people children women with without after before their about other "
+               "least which whose those these there where while under years older younger more less than daily "
+               "disease diseases condition conditions risk factor factors history treatment therapy therapies "
+               "moderate severe mild active chronic acute early stable high-risk despite already still "
+               "including especially previous prior current first second third standard usual given taking "
+               "started control controlled symptoms episode episodes".split())
+_TERM_NEGATED = re.compile(r"\b(?:no|not|never|without|negative for|free of|absence of)\b(?:\W+\w+){0,4}?\W*$", re.I)
+
+
+def denied_terms(who: str, case: str) -> list[str]:
+    """Terms a population requires ("who carry a germline BRCA1 or BRCA2 variant") that the case
+    mentions only as absent ("no pathogenic variant in BRCA1, BRCA2 or PALB2"). A term the population
+    itself qualifies ("HER2-negative", "without diabetes") requires nothing. Only named markers are read
+    (capitals with a digit, or an acronym): an everyday word such as "cardiovascular" is too often
+    negated in one sense and required in another ("no cardiovascular disease" against "high
+    cardiovascular risk")."""
+    out = []
+    for m in _TERM.finditer(who):
+        term = m.group(0)
+        if term.lower() in _GENERIC or re.match(r"[-\s]*(?:negative|naive|free)\b", who[m.end():], re.I) or \
+                _TERM_NEGATED.search(who[max(0, m.start() - 40): m.start()]):
+            continue
+        mentions = [c for c in re.finditer(rf"\b{re.escape(term)}\b", case, re.I if term.islower() else 0)]
+        if mentions and all(_TERM_NEGATED.search(re.split(r"[.;]", case[max(0, c.start() - 50): c.start()])[-1]) or
+                            re.match(r"\W{0,3}(?:negative|not detected|absent)\b", case[c.end(): c.end() + 15], re.I)
+                            for c in mentions):
+            out.append(term)
+    return sorted(set(out))
+
+
 def known(recommendation: str) -> bool:
-    """Whether the population names a condition of the vocabulary (its topic is one the reader knows)."""
-    return bool(clinical.needs_groups(population(recommendation)))
+    """Whether the population names a condition of the vocabulary (its topic is one the reader knows);
+    examples in brackets do not count ("a cardiovascular risk factor (smoking, hypertension, ...)")."""
+    return bool(clinical.needs_groups(re.sub(r"\([^)]*\)", "", population(recommendation))))
 
 
 def verdict(recommendation: str, case: str) -> tuple[str, list[str]]:

@@ -200,7 +200,7 @@ def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = N
     lead = next((p for p in sorted(pool, key=lambda p: p["_case_rank"])[:LEAD]
                  if p["verdict"] != fit.CONTRADICTED and not p["flagged"]), None)
     if lead and not lead["known"] and not clinical.presented(case) and not _on_known(lex, case, as_of, lead["doc_id"]) \
-            and _similarity(cfg, lex, case, lead) >= TOPIC_SIMILARITY:
+            and _similarity(cfg, lex, case, lead) >= TOPIC_SIMILARITY:  # the case is about the lead's topic
         for p in pool:
             p["primary"] = p is lead
         lead["verdict"] = fit.FITS
