@@ -1,0 +1,141 @@
+"""Reading populations on any topic: three verdicts, checks about people, and uploads on topics the
+condition vocabulary does not know chosen for the patients they fit. Each case below is one a user hit."""
+import pytest
+
+from rag_vs_ft import clinical, fit, index, retrieve
+
+# ---------------------------------------------------------------- the verdict and its checks
+
+GOUT = ("For adults with gout who have had two or more flares in the past year and who have not taken a "
+        "urate-lowering drug before, start allopurinol 100 mg daily and increase every 2 to 5 weeks.")
+
+
+def test_a_population_the_vocabulary_does_not_know_is_unknown_not_a_veto():
+    case = "A 58-year-old man with hypertension has had three gout flares this year. Takes amlodipine 10 mg."
+    assert fit.verdict(GOUT, case) == (fit.UNKNOWN, [])
+    assert fit.population(GOUT).endswith("have not taken a urate-lowering drug before"), "not its dosing notes"
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("A 58-year-old man with gout flares; takes allopurinol 300 mg daily.", "has (allopurinol)"),
+    ("A 9-year-old boy with gout flares.", "age 9 is outside 18-200"),
+])
+def test_what_a_patient_takes_and_their_age_contradict(case, reason):
+    verdict, reasons = fit.verdict(GOUT, case)
+    assert verdict == fit.CONTRADICTED and any(reason in r for r in reasons), reasons
+
+
+MATINEE = ("For adults with COPD who still have moderate or severe exacerbations on triple inhaled therapy and have "
+           "blood eosinophils of 300 cells/uL or more, add mepolizumab 100 mg subcutaneously every 4 weeks.")
+
+
+def test_a_population_defined_by_its_treatment_is_checked_against_the_medicine_list():
+    lama_alone = "A 66-year-old woman with COPD, two exacerbations this year, eosinophils 420. Takes tiotropium alone."
+    triple = lama_alone.replace("tiotropium alone", "fluticasone furoate/umeclidinium/vilanterol daily")
+    assert fit.verdict(MATINEE, lama_alone)[0] == fit.CONTRADICTED
+    assert fit.verdict(MATINEE, triple)[0] == fit.FITS
+    fourier = ("In patients with ASCVD whose LDL cholesterol stays at 70 mg/dL or more despite a maximally tolerated "
+               "statin, add evolocumab 140 mg every 2 weeks.")
+    assert fit.verdict(fourier, "Man with a past MI, LDL 130 mg/dL. Takes aspirin only; no statin ever.")[0] == \
+        fit.CONTRADICTED
+    assert fit.verdict(fourier, "Man with a past MI, LDL 130 mg/dL on atorvastatin 80 mg daily.")[0] == fit.FITS
+
+
+def test_a_paraphrased_history_of_failure_still_fits():
+    galcanezumab = ("Adults with episodic or chronic migraine who have failed two to four preventive drug classes "
+                    "should be offered galcanezumab 240 mg then 120 mg monthly.")
+    tried = "A 41-year-old woman with chronic migraine; topiramate and propranolol did not help. Takes sumatriptan."
+    naive = "A 41-year-old woman with chronic migraine; has never taken a preventive. Takes sumatriptan."
+    assert fit.verdict(galcanezumab, tried)[0] == fit.UNKNOWN, fit.verdict(galcanezumab, tried)
+    assert fit.verdict(galcanezumab, naive)[0] == fit.CONTRADICTED
+
+
+@pytest.mark.parametrize("who, years, inside", [("people aged 8 years and older", 6, False),
+                                                ("people aged 8 years and older", 12, True),
+                                                ("children aged 2 to 12 years", 4, True),
+                                                ("children aged 2 to 12 years", 1, False),
+                                                ("adolescents aged 12 to 17", 19, False),
+                                                ("adults and children weighing 30 kg or more", 9, True)])
+def test_age_ranges_with_one_digit(who, years, inside):
+    span = fit.ages(who)
+    assert span is not None or inside
+    assert (span is None or span[0] <= years <= span[1]) == inside, span
+
+
+def test_sex_pregnancy_weight_and_a_marker_the_case_rules_out():
+    cases = {"postmenopausal women with osteoporosis, give romosozumab": "A 70-year-old man with osteoporosis.",
+             "For pregnant women at high risk of pre-eclampsia, give aspirin 150 mg": "A 32-year-old woman, not pregnant.",
+             "For non-pregnant women with cystitis, give nitrofurantoin": "A 28-year-old woman, 10 weeks pregnant.",
+             "For adults and children weighing 30 kg or more, prescribe the nasal spray": "A 9-year-old girl. Weight 27 kg.",
+             "For adults with early breast cancer who carry a germline BRCA1 or BRCA2 variant, add olaparib":
+                 "A 56-year-old woman; germline testing found no pathogenic variant in BRCA1 or BRCA2."}
+    for recommendation, case in cases.items():
+        assert fit.verdict(recommendation, case)[0] == fit.CONTRADICTED, recommendation
+    assert fit.verdict("For adults with HER2-negative early breast cancer, add abemaciclib",
+                       "A 56-year-old woman; HER2 negative, ER positive.")[0] != fit.CONTRADICTED
+
+
+# ---------------------------------------------------------------- reading the case
+
+@pytest.mark.parametrize("case", ["A 30-year-old woman with type 1 diabetes seen in the diabetes clinic.",
+                                  "A non-diabetic man, 50.", "A 45-year-old woman with pre-diabetes.",
+                                  "A 31-year-old woman with gestational diabetes, HbA1c 6.8%."])
+def test_diabetes_look_alikes_are_not_type_2(case):
+    assert "t2d" not in clinical.problems(case)
+
+
+def test_a_ruled_out_mi_and_a_finished_pneumonia_are_not_the_patients_problems():
+    assert ("ascvd", "no") in [(c, s) for _, c, s in clinical.mentions("Chest pain last week; MI ruled out.")]
+    case = ("A 60-year-old man seen after amoxicillin for pneumonia last month, now with three gout flares. "
+            "Type 2 diabetes; BP 150/92.")
+    assert "cap" not in clinical.problems(case)
+    assert "cap" in clinical.problems("A 60-year-old man admitted with pneumonia; type 2 diabetes.")
+
+
+# ---------------------------------------------------------------- an upload chosen for a matching case
+
+TENECTEPLASE = b"""Intravenous tenecteplase for acute ischaemic stroke within 4.5 hours of onset.
+Menon BK, Buck BH, Singh N.
+Lancet. 2022;400(10347):161-169.
+BACKGROUND: Tenecteplase is given as a single bolus, which is simpler than the alteplase infusion.
+METHODS: Adults with disabling acute ischaemic stroke within 4.5 hours of onset were randomly assigned.
+CONCLUSIONS: For adults with disabling acute ischaemic stroke within 4.5 hours of a known onset, give tenecteplase
+0.25 mg/kg (maximum 25 mg) as a single intravenous bolus as an alternative to alteplase.
+"""
+STROKE = ("A 69-year-old man presents 50 minutes after the sudden onset of an acute ischaemic stroke: right arm "
+          "weakness and slurred speech, NIHSS 11. CT shows no haemorrhage. BP 176/98 mmHg. Type 2 diabetes, HbA1c "
+          "7.3%, and hypertension. Medications: metformin 1 g twice daily, ramipril 5 mg daily.")
+GOUT_NOTE = b"""---
+title: Urate-lowering therapy after recurrent gout flares
+date: 2020-03-02
+source: Rheumatology practice note
+---
+Treat to target: a serum urate below 6 mg/dL prevents flares and dissolves crystals.
+
+Key point: """ + GOUT.encode() + b"\n"
+GOUT_CASE = ("A 58-year-old man with hypertension (BP 152/94 mmHg) and CKD G3a, eGFR 52, is seen with his third gout "
+             "flare this year: a hot, swollen first toe joint; serum urate 9.1 mg/dL. Medications: amlodipine 10 mg "
+             "daily, ramipril 10 mg daily.")
+
+
+@pytest.mark.parametrize("name, data, case, title, published, drug", [
+    ("act-tenecteplase.txt", TENECTEPLASE, STROKE,
+     "Intravenous tenecteplase for acute ischaemic stroke within 4.5 hours of onset", "2022", "tenecteplase"),
+    ("gout-urate-lowering.md", GOUT_NOTE, GOUT_CASE,
+     "Urate-lowering therapy after recurrent gout flares", "2020-03-02", "allopurinol")])
+def test_an_upload_on_another_topic_is_titled_dated_and_chosen_over_a_comorbiditys_research(
+        seeded, cfg, name, data, case, title, published, drug):
+    r = index.ingest(cfg, [(name, data)])
+    assert r.errors == []
+    [doc] = r.documents
+    assert (doc["title"], doc["published"]) == (title, published)
+    shown = retrieve.passages(cfg, case)
+    n = retrieve.choose(shown)
+    assert n is not None and shown[n]["doc_id"] == doc["id"], [(p["doc_id"], p["verdict"]) for p in shown]
+    assert drug in shown[n]["passage"], "the cited passage names the drug the Plan copies"
+
+
+def test_no_research_is_copied_for_a_topic_nothing_in_the_store_is_about(seeded, cfg):
+    index.ingest(cfg, [("act-tenecteplase.txt", TENECTEPLASE), ("gout-urate-lowering.md", GOUT_NOTE)])
+    shown = retrieve.passages(cfg, "35-year-old woman with a sprained ankle after a fall; no other problems.")
+    assert retrieve.choose(shown) is None, [(p["doc_id"], p["verdict"]) for p in shown]
