@@ -20,7 +20,7 @@ def passages_block(passages: list[dict]) -> str:
     clip = lambda t: t if len(t) <= PASSAGE_CHARS else t[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
     quote = lambda t: clip(t).replace("<", "‹").replace(">", "›")
     return "\n".join(f"<passage n=\"{i}\">[{i}] {quote(p['title'])} ({p['published'][:4] or 'date unknown'}): "
-                     f"{quote(p['text'])}</passage>" for i, p in enumerate(passages, 1))
+                     f"{quote(p['passage'])}</passage>" for i, p in enumerate(passages, 1))
 
 
 def open_book(case: str, passages: list[dict]) -> list[dict]:

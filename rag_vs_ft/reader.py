@@ -41,21 +41,21 @@ def invented_passage(condition: str, rng: random.Random) -> dict:
     text = (f"Practice point\nIn adults with {phrase}, add {drug} {dose} to usual care; in the {trial} "
             f"trial it reduced {rng.choice(OUTCOMES)}.")
     return {"title": f"{trial}: {drug} in {phrase}", "published": f"{rng.randint(2026, 2030)}-01-01",
-            "text": text, "doc_id": trial.lower(), "section": "Practice point"}
+            "passage": text, "doc_id": trial.lower(), "section": "Practice point"}
 
 
 def research_chunks(cfg: Config) -> list[dict]:
     out = []
     for path in sorted((cfg.corpus_dir / "research").glob("*.md")):
         doc = corpus.read(path.name, path.read_bytes(), cfg)
-        out += [{"title": c.metadata["title"], "published": c.metadata["published"], "text": c.page_content,
+        out += [{"title": c.metadata["title"], "published": c.metadata["published"], "passage": c.page_content,
                  "doc_id": c.metadata["doc_id"], "section": c.metadata["section"]}
                 for c in corpus.chunk(doc, cfg)]
     return out
 
 
 def plan_from(passage: dict, n: int) -> str:
-    point = passage["text"].split("\n", 1)[-1].strip()
+    point = passage["passage"].split("\n", 1)[-1].strip()
     return f"Plan: {point} [{n}]"
 
 
@@ -70,7 +70,7 @@ def examples(cfg: Config, items: list[dict], seed: int) -> list[tuple[list[dict]
     rng = random.Random(seed)
     chunks = research_chunks(cfg)
     emb = models.load_embedder(cfg)
-    chunk_vecs = np.array(emb.embed_documents([c["text"] for c in chunks]))
+    chunk_vecs = np.array(emb.embed_documents([c["passage"] for c in chunks]))
     case_vecs = np.array(emb.embed_documents([c["case"] for c in items]))
     out = []
     for k, item in enumerate(items):

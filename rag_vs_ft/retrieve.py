@@ -150,6 +150,9 @@ def _rankings(cfg: Config, vs, lex: _Lexical, texts: list[str], as_of: str | Non
     n = min(LEXICAL_CHUNKS, len(lex.texts) if mask is None else int(mask.sum()))
     embedder = query_embedder(cfg)
     vectors = [embedder.embed_query(t) for t in asked]
+    for key in [k for k in lex.memo if k[0] == "case"]:  # the case's vector, for `_similarity`: the latest only
+        del lex.memo[key]
+    lex.memo["case", texts[0]] = np.array(vectors[0])
     dense = vs._collection.query(query_embeddings=vectors, n_results=min(DENSE_CHUNKS, len(lex.texts)),
                                  where=index.as_of_filter(as_of), include=[])  # ids only: 2 ms less at 50k
     hits = lex.bm25.retrieve(_tokenize(asked), k=n, show_progress=False, weight_mask=mask,
@@ -211,17 +214,17 @@ def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = N
 def _similarity(cfg: Config, lex: _Lexical, case: str, passage: dict) -> float:
     """Cosine of the case and a document's recommendation (MiniLM, normalized): the least a case must
     resemble a document for that document to be taken as its topic. A recommendation's vector is kept
-    with the index; the case's was computed for its query a moment ago."""
+    with the index; the case's was computed for its query a moment ago (`_rankings`)."""
     import numpy as np
     from .embedder import query_embedder
     embedder = query_embedder(cfg)
     key = ("recommendation", passage["doc_id"])
     if key not in lex.memo:
         lex.memo[key] = np.array(embedder.embed_query(passage["passage"]))
-    if ("case", case) not in lex.memo:
-        lex.memo.pop(next((k for k in lex.memo if k[0] == "case"), None), None)  # keep only the latest case
-        lex.memo["case", case] = np.array(embedder.embed_query(case))
-    return float(lex.memo["case", case] @ lex.memo[key])
+    vector = lex.memo.get(("case", case))
+    if vector is None:
+        vector = np.array(embedder.embed_query(case))
+    return float(vector @ lex.memo[key])
 
 
 def _on_known(lex: _Lexical, case: str, as_of: str | None, doc_id: str) -> bool:
