@@ -9,8 +9,8 @@ from rag_vs_ft import cases, evaluate, generate
 
 cfg = ui.page_header("Evaluate both methods on held-out cases")
 heldout = cases.load_heldout(cfg)
-st.caption(f"{len(heldout)} held-out cases, never used in training. Key-fact recall: expected facts found "
-           "(with synonyms). Citation precision: cited passages that support the citing sentence. Unsupported "
+st.caption(f"{len(heldout)} held-out cases, never used in training. Key-fact recall: expected facts the case does "
+           "not already state, found (with synonyms) in the report's own Assessment or Plan. Citation precision: cited passages that support the citing sentence. Unsupported "
            "claims: drug or test names found in neither the case nor the passages. Memorization: share of "
            "8-grams copied from training reports. Greedy decoding; reports are cached, so a re-run is instant.")
 

@@ -294,6 +294,11 @@ def cmd_eval(args, cfg) -> int:
         raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join((*generate.MODES, evaluate.ORACLE))}")
     if args.as_of:
         _check_date(args.as_of)
+    if args.plan_only:
+        r = evaluate.plan_only(cfg, args.cases)
+        emit(args, r, "\n".join(f"{k}: {r[k]['mean']} {r[k]['ci95']}" for k in
+                                 ("key_fact_recall", "upload_used", "wrong_population", "nothing_copied")))
+        return 0
     if args.injection:
         r = evaluate.injection(cfg, args.adapter, _bar(args, "phase"), args.limit)
         r["produced_by"]["command"] = _command()
@@ -321,6 +326,8 @@ def _eval_flags(p):
     from . import generate
     p.add_argument("--mode", default=",".join(generate.MODES), help="comma list of modes (default: all)")
     p.add_argument("--limit", type=int, default=0, help="only the first N cases")
+    p.add_argument("--plan-only", action="store_true", help="the design loop: retrieval and the copied Plan for "
+                   "every case, no generation (seconds); for development sets")
     p.add_argument("--cases", default="heldout", help="heldout (reported), dev (for choosing designs), or a "
                    "later round of either found in corpus/cases (dev2, heldout2, heldout3)")
     p.add_argument("--as-of", help="research published by this date only (YYYY-MM-DD)")
@@ -336,12 +343,21 @@ cmd_eval.configure = _eval_flags
 @command("bench", "print speed and memory figures")
 def cmd_bench(args, cfg) -> int:
     from . import bench
+    if args.retrieval:
+        r = bench.retrieval(cfg)
+        emit(args, r, "\n".join(f"{k}: {v}" for k, v in r.items()))
+        return 0
     r = bench.run(cfg, args.quick, progress=lambda m: None if args.json else print(m, file=sys.stderr))
     emit(args, r, bench.table(r))
     return 0
 
 
-cmd_bench.configure = lambda p: p.add_argument("--quick", action="store_true", help="reduced sizes, under two minutes")
+def _bench_flags(p):
+    p.add_argument("--quick", action="store_true", help="reduced sizes, under two minutes")
+    p.add_argument("--retrieval", action="store_true", help="only retrieval at 1k, 10k and 50k chunks (a few minutes)")
+
+
+cmd_bench.configure = _bench_flags
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -268,6 +268,30 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
                                      "produced_by": provenance(cfg, which, adapter) | {"backend": reporter.backend}}
 
 
+def plan_only(cfg, which: str = "dev", progress=None) -> dict:
+    """The design loop: retrieval, the population check and the choice of passage for every case,
+    without generating (a second a set instead of minutes). Scores the Plan a RAG report would copy:
+    recall of what it adds, the upload used, wrong-population copies, nothing copied."""
+    from . import retrieve
+    cases.record_run(cfg, which, commit())  # seeing an unread held-out set's Plans reads it too
+    store = with_uploads(cfg, which, progress)
+    if store is cfg:
+        from . import index
+        index.seed(store)
+    rows = []
+    for case in cases.load(cfg, which):
+        shown = retrieve.passages(store, case["case"])
+        n = retrieve.choose(shown)
+        plan = f"Plan: {shown[n]['passage']} [{n + 1}]" if n is not None else "Plan: nothing copied"
+        cited = [shown[n]["doc_id"]] if n is not None else []
+        rows.append({"case": case["id"], "cited": cited, "key_fact_recall": added_recall(plan, case),
+                     "upload_used": upload_used(plan, cited, case), "wrong_population": wrong_population(cited, case),
+                     "nothing_copied": float(n is None), "shown": [(p["doc_id"], p["verdict"]) for p in shown]})
+    return {"case_set": which, "cases": len(rows), "rows": rows, "produced_by": {"commit": commit()},
+            **{k: bootstrap([r[k] for r in rows]) for k in ("key_fact_recall", "upload_used", "wrong_population",
+                                                             "nothing_copied")}}
+
+
 def uploads_dir(cfg, which: str) -> Path:
     """The research a case set's cases need uploaded beside the shipped corpus (corpus/uploads/<set>/)."""
     return cfg.corpus_dir / "uploads" / which

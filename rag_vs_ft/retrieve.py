@@ -3,9 +3,11 @@
 1. Candidates from two retrievers, for the whole case and for each problem it states (so an AF case
    that also mentions hypertension still asks about AF): dense (MiniLM in Chroma) and lexical (BM25,
    `bm25s`, over the same chunks; Chroma's local client has no lexical search).
-2. Weighted reciprocal rank fusion per document; the problem the case states first weighs most.
-3. A rerank by applicability: does the document's recommendation address a population this patient
-   belongs to (`clinical.applicability`)? Documents that do not apply sink below those that do.
+2. Weighted reciprocal rank fusion per document; the problem the case states first weighs most. The
+   whole case's own ranking is kept too: what the case is about, before its comorbidities add weight.
+3. Whom each document's recommendation is for (`fit.verdict`: fits, unknown or contradicted), and
+   the problem at hand: a known condition the case presents with, else the topic of the whole case's
+   best document that the case does not contradict. Documents that fit it come first.
 
 Each document is shown by its recommendation (practice point, conclusion, ...), the text a small
 model reads best and the one the report copies.
@@ -204,11 +206,17 @@ def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = N
                  if p["verdict"] != fit.CONTRADICTED and not p["flagged"]), None)
     if lead and not lead["known"] and not clinical.presented(case) and not _on_known(lex, case, as_of, lead["doc_id"]) \
             and _similarity(cfg, lex, case, lead) >= TOPIC_SIMILARITY:  # the case is about the lead's topic
-        for p in pool:
-            p["primary"] = p is lead
-        lead["verdict"] = fit.FITS
+        _at_hand(pool, lead)
     pool.sort(key=lambda p: (p["verdict"] != fit.FITS, not p["primary"], p["_rank"]))
     return [{k: v for k, v in p.items() if not k.startswith("_")} for p in pool[:k]]
+
+
+def _at_hand(passages: list[dict], lead: dict) -> None:
+    """Make `lead` the problem at hand: the one primary passage, and one that fits (the case does not
+    contradict it, and it is what the case is about)."""
+    for p in passages:
+        p["primary"] = p is lead
+    lead["verdict"] = fit.FITS
 
 
 def _similarity(cfg: Config, lex: _Lexical, case: str, passage: dict) -> float:
@@ -251,15 +259,18 @@ def _passage(chunks: list[tuple[str, dict]], case: str, primary: str | None, ran
 
 
 def documents(cfg: Config, doc_ids: list[str], case: str, vs=None) -> list[dict]:
-    """The named documents as passages, in the given order (the evaluation's oracle arm)."""
+    """The named documents as passages, in the given order (the evaluation's oracle arm). Handed the
+    right documents, the reader still checks them: the first one the case does not contradict and whose
+    topic the vocabulary does not know is the problem at hand, as the best-ranked one is in `passages`."""
     vs = vs or index.vector_store(cfg)
     lex = lexical(cfg, vs)
     docs = lex.by_doc()
-    primary = (clinical.problems(case) or [None])[0]
-    out = []
-    for doc_id in doc_ids:
-        if doc_id in docs:
-            out.append(_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, 0))
+    primary = clinical.presented(case) or (clinical.problems(case) or [None])[0]
+    out = [_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, 0)
+           for doc_id in doc_ids if doc_id in docs]
+    lead = next((p for p in out if p["verdict"] != fit.CONTRADICTED and not p["flagged"]), None)
+    if lead and not lead["known"] and not clinical.presented(case):
+        _at_hand(out, lead)
     return [{k: v for k, v in p.items() if not k.startswith("_")} for p in out]
 
 

@@ -161,3 +161,36 @@ def test_invented_findings_are_numbers_and_names_the_case_never_stated():
     assert evaluate.confident_miss("Plan: add empagliflozin [1].", FACTS) is False
     assert evaluate.confident_miss("Plan: add empagliflozin.", FACTS) is None
     assert evaluate.retrieval(["x", "gold"], ["gold"]) == {"recall_at_k": 1.0, "mrr": 0.5}
+
+
+def test_a_set_with_uploads_is_evaluated_on_its_own_store(tmp_path, cfg):
+    import shutil
+    from dataclasses import replace
+    from rag_vs_ft import index
+    corpus = tmp_path / "corpus"
+    (corpus / "research").mkdir(parents=True)
+    for name in ("sprint-2015.md", "gina-2019.md"):
+        shutil.copy(cfg.corpus_dir / "research" / name, corpus / "research" / name)
+    (corpus / "uploads" / "mini").mkdir(parents=True)
+    (corpus / "uploads" / "mini" / "gout-2020.md").write_text("---\ntitle: Gout\ndate: 2020-03-02\n---\n"
+                                                              "Key point: start allopurinol 100 mg daily.\n")
+    mine = replace(cfg, corpus_dir=corpus)
+    store = evaluate.with_uploads(mine, "mini")
+    assert store.data_dir == mine.eval_dir / "stores" / "mini"
+    assert sorted(d["id"] for d in index.documents(store)) == ["gina-2019", "gout-2020", "sprint-2015"]
+    assert not index.seeded(mine), "the user's own store is never touched"
+    assert evaluate.with_uploads(mine, "nothing-uploaded") is mine
+
+
+def test_the_first_run_of_an_unread_held_out_set_marks_it_read(tmp_path, cfg):
+    import json
+    from dataclasses import replace
+    (tmp_path / "cases").mkdir()
+    ledger = {"about": "x", "sets": {"heldout9": {"role": "held-out", "author": "did not see the code",
+                                                  "first_run": None, "commit": None, "read": False}}}
+    (tmp_path / "cases" / "ledger.json").write_text(json.dumps(ledger))
+    mine = replace(cfg, corpus_dir=tmp_path)
+    entry = cases.record_run(mine, "heldout9", "abc1234")
+    assert entry["read"] is True and entry["commit"] == "abc1234" and entry["first_run"]
+    assert cases.ledger(mine)["heldout9"] == entry
+    assert cases.record_run(mine, "heldout9", "def5678") is None, "read once, read for good"
