@@ -130,7 +130,7 @@ def _texts(folder) -> dict[str, str]:
 SHIPPED_TEXT = {p.stem: p.read_text() for p in RESEARCH + INCOMING}
 
 
-@pytest.mark.parametrize("name", ["dev3", "heldout4", "heldout5"])
+@pytest.mark.parametrize("name", ["dev3", "heldout4", "heldout5", "heldout7"])
 def test_topic_sets_are_traceable_and_score_only_what_a_report_adds(name):
     """Every upload reads; every id a case names exists; each key fact is stated by a supporting
     document and by none of its own case's words (a report earns nothing for repeating the case)."""
