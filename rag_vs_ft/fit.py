@@ -10,7 +10,7 @@
 
 Only a contradiction vetoes a document. Any topic a user uploads reads the same way: the rules below
 are about people (age, sex, pregnancy, what they take and have tried, their numbers), not about
-conditions; the condition vocabulary lives in `clinical` and its data, the drug classes in
+conditions; the condition vocabulary lives in `concepts` and its data, the drug classes in
 `data/drug_classes.json`.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from . import clinical
+from . import concepts
 
 FITS, UNKNOWN, CONTRADICTED = "fits", "unknown", "contradicted"
 DATA = Path(__file__).parent / "data"
@@ -61,7 +61,7 @@ def population(recommendation: str) -> str:
     sentence = sentence[: m.start()] if m else sentence
     act, who = _action(sentence), _WHO_RX.search(sentence)
     before = sentence[: act.start()].strip(" ,;:") if act else ""
-    if act and (_WHO_RX.search(before) or clinical.mentions(before, measured=False)):
+    if act and (_WHO_RX.search(before) or concepts.mentions(before, measured=False)):
         return before  # "For adults with X who Y, start ...", "After MI or other ASCVD, prescribe ..."
     if who:  # "Offer X to adults with Y who Z, to reduce ...": the people, up to the clause's end
         start = sentence.rfind(" ", 0, max(0, who.start() - 1)) if not act else who.start()
@@ -295,7 +295,7 @@ def thresholds(who: str) -> list[tuple[str, str, float]]:
 _OR_MORE = re.compile(r"\bor (?:more|less|higher|lower|above|below|older|younger|greater)\b", re.I)
 _ALTERNATIVES = re.compile(r"\bor\b", re.I)  # "CVD or a 10-year risk of 10% or more": no single threshold decides
 # Measures the condition vocabulary reads itself (an LVEF decides HFrEF or HFpEF; eGFR, BMI, LDL ... in
-# `clinical.outside`, with their units), so they are not read twice here.
+# `concepts.outside`, with their units), so they are not read twice here.
 _KNOWN_MEASURES = re.compile(r"^(?:LVEF|EF|ejection|fraction|eGFR|UACR|ACR|BMI|LDL|LDL-C|cholesterol|HbA1c|A1c|"
                              r"NT-proBNP|eosinophils?|eos|potassium|K)$", re.I)
 
@@ -311,6 +311,57 @@ def value(case: str, name: str) -> float | None:
         return float(m.group(1)) if m else None
     m = re.search(rf"\b{re.escape(name)}\b(?:\s*(?:of|is|was|:|=|now|level|count|score))*\s*(\d+(?:\.\d+)?)", case, re.I)
     return float(m.group(1)) if m else None
+
+
+# ---------------------------------------------------------------- the conditions of the vocabulary
+
+_OR_LIMIT = re.compile(r"\s*,?\s*or\s+(\d+(?:\.\d+)?)\s*(?:[a-zA-Z/%µ]+\s*)?or (?:more|higher|above|less|lower|below)")
+
+
+def limits(text: str) -> list[tuple[str, str, float]]:
+    """(measure, ">=" or "<=", value) for each threshold a population states; where it offers two
+    ("BMI 30 or more, or 27 or more with a weight-related condition") the looser one."""
+    found: dict[tuple[str, str], float] = {}
+    for m in concepts._LIMIT.finditer(text):
+        word = (m.group("op") or m.group("tail") or "").lower()
+        if not word:
+            continue
+        op = ">=" if any(w in word for w in ("above", "over", "more", "greater", "least", ">", "≥", "higher")) else "<="
+        ns = [concepts.mg_dl(m, float(m.group("n")))] + [concepts.mg_dl(m, float(o.group(1))) for o in [_OR_LIMIT.match(text, m.end())] if o]
+        key = (concepts.measure(m), op)
+        found[key] = min([*ns, found.get(key, ns[0])]) if op == ">=" else max([*ns, found.get(key, ns[0])])
+    return [(k, op, n) for (k, op), n in found.items()]
+
+
+def outside(recommendation: str, case: str) -> bool:
+    """The case states a number on the wrong side of a threshold the recommendation's population sets,
+    its age included ("adults aged 60-80" for a 54-year-old)."""
+    have, who = concepts.values(case), concepts.population(recommendation)
+    years, span = age(case), ages(who)
+    if years is not None and span and not span[0] <= years <= span[1]:
+        return True
+    return any(k in have and (have[k] < n if op == ">=" else have[k] > n) for k, op, n in limits(who))
+
+
+def applicability(recommendation: str, case: str) -> float:
+    """How well a recommendation's population matches the patient, 0..1.
+
+    0 when the population needs a condition the case rules out ("no diabetes"), excludes one the
+    case has ("without diabetes"), names the other ejection-fraction class, or sets a threshold the
+    case's own number misses ("eosinophils of 300 or more", the case 260); otherwise the share
+    of the population's conditions the case has; 0 when it names none (`verdict` calls that unknown)."""
+    has, ruled_out = set(concepts.problems(case)), concepts.negated(case)
+    for c in list(has):
+        has |= concepts.IMPLIES.get(c, set())
+    bmi = next((float(m.group("n")) for m in concepts._LIMIT.finditer(concepts.population(recommendation))
+                if m.group("bmi")), None)
+    if bmi and concepts.values(case).get("bmi", 0) >= bmi:
+        has.add("obesity")  # "a BMI of 27 or more": its own number decides; "30, or 27 with ...": the first
+    groups, exclude = concepts.needs_groups(recommendation), concepts.excludes(recommendation)
+    if any(g <= ruled_out for g in groups) or exclude & has or outside(recommendation, case) or \
+            any(all(concepts.CONFLICTS.get(c) in has and c not in has for c in g) for g in groups):
+        return 0.0
+    return sum(bool(g & has) for g in groups) / len(groups) if groups else 0.0
 
 
 # ---------------------------------------------------------------- the verdict
@@ -373,18 +424,18 @@ def denied_terms(who: str, case: str) -> list[str]:
 def known(recommendation: str) -> bool:
     """Whether the population names a condition of the vocabulary (its topic is one the reader knows);
     examples in brackets do not count ("a cardiovascular risk factor (smoking, hypertension, ...)")."""
-    return bool(clinical.needs_groups(re.sub(r"\([^)]*\)", "", population(recommendation))))
+    return bool(concepts.needs_groups(re.sub(r"\([^)]*\)", "", population(recommendation))))
 
 
 def verdict(recommendation: str, case: str) -> tuple[str, list[str]]:
     """(fits | unknown | contradicted, the reasons). The known conditions decide fits or contradicted
-    (`clinical.applicability`); a population that names none of them is unknown unless the checks above
+    (`concepts.applicability`); a population that names none of them is unknown unless the checks above
     rule it out."""
     reasons = contradictions(recommendation, case)
     if reasons:
         return CONTRADICTED, reasons
     if known(recommendation):  # whom it is for names known conditions (not only its dosing notes)
-        score = clinical.applicability(recommendation, case)
+        score = applicability(recommendation, case)
         if score == 0:
             return CONTRADICTED, ["a condition the population needs is ruled out or conflicts with the case"]
         return (FITS, []) if score >= 1 else (UNKNOWN, ["the case shows only some of the population's conditions"])

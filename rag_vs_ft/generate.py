@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from . import clinical, finetune, index, llm, models, prompts, retrieve
+from . import finetune, index, llm, models, prompts, retrieve, soap
 from .config import Config
 from .errors import UserError
 
@@ -173,18 +173,18 @@ class Reporter:
         number and code in it comes from the case (else the case's problems); the Plan copies the
         chosen passage's recommendation word for word with its [n] (`retrieve.choose`), then lists
         the case's own medicines. When no passage applies to the patient, the Plan says so."""
-        subjective, objective = clinical.restate(case)
+        subjective, objective = soap.restate(case)
         head = f"Subjective: {subjective}\nObjective: {objective}\nAssessment:"
         yield head
         # the Assessment needs the case, not the passages: a case-only prompt reads in a fraction of the time
         said = "".join(self._engine(self.reader, "rag", prompts.closed_book(case), ASSESSMENT_TOKENS, gen, head,
                                     "\n"))
-        yield " " + clinical.grounded_assessment(said, case)
+        yield " " + soap.grounded_assessment(said, case)
         n = retrieve.choose(passages)
         plan = (f"{passages[n]['passage']} [{n + 1}]" if n is not None else
                 "None of the retrieved research applies to this patient's stated problems, so this report "
                 "recommends no new treatment from it.")
-        meds = clinical.medicines(case)
+        meds = soap.medicines(case)
         yield "\nPlan: " + " ".join(plan.split()) + (f"\nCurrent medicines (from the case), to review: {meds}."
                                                       if meds else "")
 

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import clinical, fit, index
+from . import concepts, fit, index
 from .config import Config
 
 RRF_K = 60            # reciprocal rank fusion constant (Cormack et al.; LangChain's default)
@@ -105,8 +105,8 @@ def queries(case: str) -> list[tuple[str, float]]:
     weighing most. A problem known only from a number (eGFR 58: CKD) counts for applicability but
     asks no query of its own: on the development set such queries pulled in off-topic documents."""
     out = [(case, PRIMARY_WEIGHT)]
-    for i, cond in enumerate(clinical.stated(case)):
-        out.append((clinical.PHRASES[cond], PRIMARY_WEIGHT if i == 0 else OTHER_WEIGHT))
+    for i, cond in enumerate(concepts.stated(case)):
+        out.append((concepts.PHRASES[cond], PRIMARY_WEIGHT if i == 0 else OTHER_WEIGHT))
     return out
 
 
@@ -186,7 +186,7 @@ def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = N
 
     Fused retrieval proposes; the population check disposes (`fit.verdict`: fits, unknown or
     contradicted). The problem at hand decides which fitting documents come first: a known condition
-    the case presents with (`clinical.presented`), else, when the best-ranked document for the whole
+    the case presents with (`concepts.presented`), else, when the best-ranked document for the whole
     case that the case does not contradict is about something the vocabulary does not know (an
     upload on gout, migraine, anaphylaxis ...), that document: the case is about its topic. Only a
     contradiction vetoes; "unknown" never does."""
@@ -196,7 +196,7 @@ def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = N
     docs = lex.by_doc()
     own: list[str] = []
     scores = dict(fused(cfg, case, as_of, vs, lex, own))
-    primary = clinical.presented(case) or (clinical.problems(case) or [None])[0]
+    primary = concepts.presented(case) or (concepts.problems(case) or [None])[0]
     pool = [_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, rank, scores[doc_id])
             for rank, doc_id in enumerate(dict.fromkeys(list(scores)[:POOL] + own[:OWN_POOL]))]
     order = {doc: i for i, doc in enumerate(own)}
@@ -204,7 +204,7 @@ def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = N
         p["_case_rank"] = order.get(p["doc_id"], len(order))
     lead = next((p for p in sorted(pool, key=lambda p: p["_case_rank"])[:LEAD]
                  if p["verdict"] != fit.CONTRADICTED and not p["flagged"]), None)
-    if lead and not lead["known"] and not clinical.presented(case) and not _on_known(lex, case, as_of, lead["doc_id"]) \
+    if lead and not lead["known"] and not concepts.presented(case) and not _on_known(lex, case, as_of, lead["doc_id"]) \
             and _similarity(cfg, lex, case, lead) >= TOPIC_SIMILARITY:  # the case is about the lead's topic
         _at_hand(pool, lead)
     pool.sort(key=lambda p: (p["verdict"] != fit.FITS, not p["primary"], p["_rank"]))
@@ -239,8 +239,8 @@ def _on_known(lex: _Lexical, case: str, as_of: str | None, doc_id: str) -> bool:
     """Whether a document is among the best hits of a query for one of the case's known problems
     (SPRINT, whose population reads "systolic blood pressure", answers "hypertension"): then the
     case's topic is that problem, not something new."""
-    for cond in clinical.stated(case):
-        dense, lexical_ = lex.memo.get((clinical.PHRASES[cond], as_of), ([], []))
+    for cond in concepts.stated(case):
+        dense, lexical_ = lex.memo.get((concepts.PHRASES[cond], as_of), ([], []))
         if doc_id in list(dict.fromkeys(dense))[:KNOWN_TOP] and doc_id in list(dict.fromkeys(lexical_))[:KNOWN_TOP]:
             return True
     return False
@@ -253,8 +253,8 @@ def _passage(chunks: list[tuple[str, dict]], case: str, primary: str | None, ran
     return {"doc_id": meta["doc_id"], "title": meta["title"], "source": meta["source"], "published": meta["published"],
             "section": meta.get("section", ""), "passage": text, "score": round(score, 5), "verdict": verdict,
             "reasons": reasons,
-            "applicability": round(clinical.applicability(text, case), 2), "known": fit.known(text),
-            "primary": bool(primary) and primary in clinical.needs(text), "flagged": bool(meta.get("flagged")),
+            "applicability": round(fit.applicability(text, case), 2), "known": fit.known(text),
+            "primary": bool(primary) and primary in concepts.needs(text), "flagged": bool(meta.get("flagged")),
             "_rank": rank}
 
 
@@ -265,11 +265,11 @@ def documents(cfg: Config, doc_ids: list[str], case: str, vs=None) -> list[dict]
     vs = vs or index.vector_store(cfg)
     lex = lexical(cfg, vs)
     docs = lex.by_doc()
-    primary = clinical.presented(case) or (clinical.problems(case) or [None])[0]
+    primary = concepts.presented(case) or (concepts.problems(case) or [None])[0]
     out = [_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, 0)
            for doc_id in doc_ids if doc_id in docs]
     lead = next((p for p in out if p["verdict"] != fit.CONTRADICTED and not p["flagged"]), None)
-    if lead and not lead["known"] and not clinical.presented(case):
+    if lead and not lead["known"] and not concepts.presented(case):
         _at_hand(out, lead)
     return [{k: v for k, v in p.items() if not k.startswith("_")} for p in out]
 

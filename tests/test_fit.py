@@ -2,7 +2,7 @@
 condition vocabulary does not know chosen for the patients they fit. Each case below is one a user hit."""
 import pytest
 
-from rag_vs_ft import clinical, fit, index, retrieve
+from rag_vs_ft import concepts, fit, index, retrieve
 
 # ---------------------------------------------------------------- the verdict and its checks
 
@@ -81,15 +81,15 @@ def test_sex_pregnancy_weight_and_a_marker_the_case_rules_out():
                                   "A non-diabetic man, 50.", "A 45-year-old woman with pre-diabetes.",
                                   "A 31-year-old woman with gestational diabetes, HbA1c 6.8%."])
 def test_diabetes_look_alikes_are_not_type_2(case):
-    assert "t2d" not in clinical.problems(case)
+    assert "t2d" not in concepts.problems(case)
 
 
 def test_a_ruled_out_mi_and_a_finished_pneumonia_are_not_the_patients_problems():
-    assert ("ascvd", "no") in [(c, s) for _, c, s in clinical.mentions("Chest pain last week; MI ruled out.")]
+    assert ("ascvd", "no") in [(c, s) for _, c, s in concepts.mentions("Chest pain last week; MI ruled out.")]
     case = ("A 60-year-old man seen after amoxicillin for pneumonia last month, now with three gout flares. "
             "Type 2 diabetes; BP 150/92.")
-    assert "cap" not in clinical.problems(case)
-    assert "cap" in clinical.problems("A 60-year-old man admitted with pneumonia; type 2 diabetes.")
+    assert "cap" not in concepts.problems(case)
+    assert "cap" in concepts.problems("A 60-year-old man admitted with pneumonia; type 2 diabetes.")
 
 
 # ---------------------------------------------------------------- an upload chosen for a matching case

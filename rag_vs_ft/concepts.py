@@ -1,51 +1,26 @@
-"""Reading a case and a recommendation the way a clinician would, with rules a person can check.
+"""The condition vocabulary, read from any text: a case's problems and a population's conditions.
 
 A 135M model cannot tell whether "adults with type 2 diabetes and albuminuric CKD" describes a
-patient with HFpEF and no diabetes. These few rules can: a small vocabulary of conditions (with
-abbreviations, negation and ejection-fraction numbers), the problems a case states in order, the
-population a recommendation is for, and whether that population matches the patient.
+patient with HFpEF and no diabetes. This reader can, for the conditions it knows by name
+(`data/conditions.json`: phrases, abbreviations, the findings that name them, what implies or
+conflicts with what): mentions with their assertion (present, negated, not the patient's), numbers
+that make a diagnosis (LVEF 30% is HFrEF), the problems a case states in order and the one it presents
+with, and the conditions a recommendation's population names. Whether that population fits the
+patient is `fit`'s question; restating the case is `soap`'s.
 """
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
+from pathlib import Path
 
-# condition -> (case-insensitive phrases, case-sensitive abbreviations)
-CONDITIONS = {
-    # not type 1, gestational, pre- or non-diabetes: look-alikes are other concepts, not type 2
-    "t2d": (r"(?<!type 1 )(?<!type i )(?<!gestational )(?<!pre-)(?<!non-)(?<!non )(?:type (?:2|ii) diabetes|"
-            r"diabetes mellitus|diabetic|diabetes)", r"T2DM|T2D|DM2"),
-    "ckd": (r"chronic kidney disease|kidney disease|albuminuri\w*|proteinuri\w*|nephropathy", r"CKD|DKD"),
-    "hfref": (r"reduced ejection fraction|systolic heart failure|lvef (?:of )?40% or less", r"HFrEF"),
-    "hfpef": (r"preserved ejection fraction|mildly reduced ejection fraction|lvef (?:above|over) 40%|"
-              r"lvef 4[05]% or more", r"HFpEF|HFmrEF|HFimpEF"),
-    "hf": (r"heart failure|cardiac failure", r"CHF"),
-    "af": (r"atrial fibrillation|a-fib|afib", r"AF|AFib"),
-    "hypertension": (r"hypertension|hypertensive|high blood pressure|blood pressure of 1[34]0/[89]0", r"HTN"),
-    "asthma": (r"asthma\w*", ""),
-    "copd": (r"chronic obstructive|emphysema|chronic bronchitis|copd", ""),
-    "obesity": (r"obes\w*|overweight|bmi (?:of )?(?:27|30|35) or more", ""),
-    "ascvd": (r"atherosclerotic(?! \w+ risk)|cardiovascular disease|myocardial infarctions?|"
-              r"coronary(?! artery calcium| calcium)|strokes?|angina|peripheral arter\w+ disease|revasculari[sz]ation",
-              r"ASCVD(?! risk)|CAD|PAD|MI|PCI|CABG|NSTEMI|STEMI"),  # a risk score or calcium score is not the disease
-    "dyslipidemia": (r"ldl|cholesterol|hyperlipid\w*|dyslipid\w*|hypercholesterol\w*", ""),
-    "cap": (r"pneumonia", r"CAP"),
-    "osa": (r"sleep apno?ea", r"OSA"),
-    # settings and states a population can require
-    "icu": (r"intensive care|critical care|intubated|mechanical(?:ly)? ventilat\w+|vasopressors?|septic shock", r"ICU"),
-    "statin_intolerance": (r"cannot take a statin|unable to take (?:a )?statins?|statin[- ]intoleran\w+|"
-                           r"intoleran\w+ (?:of|to) statins?|declines? (?:any )?(?:further )?statins?|"
-                           r"muscle (?:pain|symptoms|aches) on (?:\w+ )?statins?", ""),
-}
-IMPLIES = {"hfref": {"hf"}, "hfpef": {"hf"}, "osa": set()}  # a specific form counts as the general one
-CONFLICTS = {"hfref": "hfpef", "hfpef": "hfref"}            # one patient, one ejection-fraction class
-PHRASES = {  # condition -> words a query or a report uses for it
-    "t2d": "type 2 diabetes", "ckd": "chronic kidney disease albuminuria", "hfref": "heart failure with reduced "
-    "ejection fraction HFrEF", "hfpef": "heart failure with preserved ejection fraction HFpEF", "hf": "heart failure",
-    "af": "atrial fibrillation anticoagulation stroke prevention", "hypertension": "hypertension blood pressure",
-    "asthma": "asthma", "copd": "COPD exacerbations", "obesity": "obesity weight loss", "ascvd":
-    "atherosclerotic cardiovascular disease", "dyslipidemia": "LDL cholesterol", "cap": "community-acquired "
-    "pneumonia", "osa": "obstructive sleep apnea", "icu": "intensive care", "statin_intolerance": "statin intolerance"}
+_VOCABULARY = json.loads((Path(__file__).parent / "data" / "conditions.json").read_text())["conditions"]
+CONDITIONS = {c: (v["phrases"], v.get("abbreviations", "")) for c, v in _VOCABULARY.items()}
+IMPLIES = {c: set(v["implies"]) for c, v in _VOCABULARY.items() if v.get("implies")}  # a form counts as the general one
+CONFLICTS = {c: v["conflicts"] for c, v in _VOCABULARY.items() if v.get("conflicts")}  # one patient, one EF class
+PHRASES = {c: v["query"] for c, v in _VOCABULARY.items() if v.get("query")}  # the words a query uses for it
+NAMES = {c: v["name"] for c, v in _VOCABULARY.items() if v.get("name")}      # the words a report uses for it
 _NEGATION = re.compile(r"\b(?:no|not|without|denies|negative for|free of|never had)\b[\w ,/-]{0,30}$", re.I)
 _EITHER = re.compile(r"\b(?:with or without|(?:at|are at) (?:\w+ )?risk (?:of|for)|family history of|(?:mother|father|"
                     r"brother|sister|parent|sibling)s?(?:'s)? (?:had|has|with|died of))\b[\w ,/-]{0,20}$", re.I)
@@ -58,16 +33,8 @@ _UACR = re.compile(r"\b(?:UACR|ACR|albumin-to-creatinine ratio|albumin-creatinin
 # Findings that name a problem the case may never name in words (a note of readings, not diagnoses).
 _BP = re.compile(r"\b(?:BP|blood pressure|readings?|pressures?)\b[^.;]{0,40}?\b(\d{2,3})\s*/\s*(\d{2,3})\b", re.I)
 _REPEATED = re.compile(r"\b(?:home|ambulatory|average|averag\w+|readings|repeated|several|visits|ABPM)\b", re.I)
-FINDINGS = {
-    "af": re.compile(r"irregularly irregular|(?:absent|no|without)(?: visible| discernible)? P waves|fibrillatory waves",
-                     re.I),
-    "cap": re.compile(r"\b(?:consolidation|infiltrate|bronchial breathing|rusty sputum|lobar)\b", re.I),
-    "copd": re.compile(r"\bFEV1\s*/\s*FVC\b[^.;]{0,20}?(?:0\.[3-6]\d|[3-6]\d\s*%|<\s*0\.7)", re.I),
-    "asthma": re.compile(r"\b(?:salbutamol|albuterol|SABA|reliever|blue inhaler)\b(?=.{0,300}?\b(?:wheez\w*|night|"
-                         r"nocturnal|chest tightness)\b)|\b(?:wheez\w*|night-time|nocturnal)\b(?=.{0,300}?\b(?:salbutamol|"
-                         r"albuterol|SABA|reliever|inhaler)\b)", re.I | re.S),
-    "osa": re.compile(r"\bsnor\w+|witnessed (?:apno|pauses)\w*|\bAHI\b|apno?ea-hypopno?ea index", re.I),
-}
+FINDINGS = {c: re.compile(v["finding"], re.I | (re.S if v.get("finding_dotall") else 0))
+            for c, v in _VOCABULARY.items() if v.get("finding")}
 _FEVER = re.compile(r"\bfever\w*|febrile|temperature (?:of )?3[89]|\b3[89](?:\.\d)? ?°?C\b|\bcough", re.I)
 _NTPROBNP = re.compile(r"\b(NT-proBNP|BNP)\b[^.;\d]{0,15}(\d[\d,]{1,5})", re.I)
 _OTHER_DIABETES = re.compile(r"\btype (?:1|i) diabet|\bT1DM?\b|\bgestational diabet|\bGDM\b|\bLADA\b|\bislet autoantibod",
@@ -147,8 +114,6 @@ def mentions(text: str, measured: bool = True) -> list[tuple[int, str, str]]:
         if cond not in found or (found[cond][1] != "yes" and state == "yes"):
             found[cond] = (found[cond][0] if cond in found else start, state)
     return sorted((pos, cond, state) for cond, (pos, state) in found.items())
-
-
 _HISTORY = re.compile(r"\b(?:after|history of|previous|prior|past|post|s/p|status post)\b(?:\W+\w+){0,5}?\W+$",
                       re.I)
 _YEARS_AGO = re.compile(r"[^.;:,()]{0,50}?\b(?:in (?:19|20)\d\d|\d+ years ago)\b")  # "ICU admission ... in 2017"
@@ -157,11 +122,11 @@ _ENDED_BEFORE = re.compile(r"\b(?:treated for|recovered from|after|had|completed
 _ENDED_AFTER = re.compile(r"[^.;]{0,80}?\b(?:(?:which|that|and) (?:has |had )?(?:fully |completely )?(?:resolved|cleared)|"
                           r"now (?:resolved|recovered)|(?:last|this past) (?:week|month|winter|spring|summer|autumn|year)|"
                           r"\d+ (?:days|weeks|months) ago|(?:weeks|months) ago)\b", re.I)
-ACUTE = {"cap"}  # episodes that end: once over, no longer the patient's problem (a past MI stays ASCVD)
-STRONG = {"af", "cap", "copd", "asthma", "osa"}  # findings that make the diagnosis; BP, HbA1c, NT-proBNP do not
+ACUTE = {c for c, v in _VOCABULARY.items() if v.get("acute")}  # episodes that end (a past MI stays ASCVD)
+STRONG = {c for c, v in _VOCABULARY.items() if v.get("finding_makes_diagnosis")}  # BP, HbA1c, NT-proBNP do not
 # A setting a population may require, never the problem at hand. A statin intolerance is not one: a
 # note that opens with it is about lipids (chosen on the development sets).
-SETTINGS = {"icu"}
+SETTINGS = {c for c, v in _VOCABULARY.items() if v.get("setting")}
 
 
 @lru_cache(maxsize=4096)
@@ -249,8 +214,6 @@ def presented(case: str) -> str | None:
 
 def negated(case: str) -> set[str]:
     return {cond for _, cond, state in mentions(case) if state == "no"}
-
-
 _OUTCOME = re.compile(r"\b(?:to (?:reduce|lower|slow|cut|improve|prevent|produce)|reduces|reduced|lowers|prevents|"
                       r"produces|halved|improves|it |in the \w+ trial)\b", re.I)
 
@@ -311,8 +274,6 @@ def needs(recommendation: str) -> set[str]:
 def excludes(recommendation: str) -> set[str]:
     """The conditions its population must not have ("without diabetes")."""
     return {c for _, c, state in mentions(population(recommendation), measured=False) if state == "no"}
-
-
 # Numbers a population sets and a case states: "blood eosinophils of 300 cells/uL or more" against
 # "eosinophils 260 cells/uL". Ejection fraction is checked through its HFrEF/HFpEF classes above.
 MEASURES = {"eos": r"eosinophils?|eos", "ldl": r"LDL(?:-C| cholesterol)?", "egfr": r"eGFR", "uacr": r"UACR",
@@ -324,32 +285,12 @@ _LIMIT = re.compile(rf"(?:{_MEASURE_NAMES})[^.;()\d]{{0,25}}?(?P<op>above|over|b
 _VALUE = re.compile(rf"(?:{_MEASURE_NAMES})(?:\s*(?:of|is|was|:|=|now|level|count))*\s*(?P<n>\d+(?:\.\d+)?)", re.I)
 
 
-def _measure(m: re.Match) -> str:
+def measure(m: re.Match) -> str:
     return next(k for k in MEASURES if m.group(k))
-
-
-_OR_LIMIT = re.compile(r"\s*,?\s*or\s+(\d+(?:\.\d+)?)\s*(?:[a-zA-Z/%µ]+\s*)?or (?:more|higher|above|less|lower|below)")
-
-
-def limits(text: str) -> list[tuple[str, str, float]]:
-    """(measure, ">=" or "<=", value) for each threshold a population states; where it offers two
-    ("BMI 30 or more, or 27 or more with a weight-related condition") the looser one."""
-    found: dict[tuple[str, str], float] = {}
-    for m in _LIMIT.finditer(text):
-        word = (m.group("op") or m.group("tail") or "").lower()
-        if not word:
-            continue
-        op = ">=" if any(w in word for w in ("above", "over", "more", "greater", "least", ">", "≥", "higher")) else "<="
-        ns = [_mg_dl(m, float(m.group("n")))] + [_mg_dl(m, float(o.group(1))) for o in [_OR_LIMIT.match(text, m.end())] if o]
-        key = (_measure(m), op)
-        found[key] = min([*ns, found.get(key, ns[0])]) if op == ">=" else max([*ns, found.get(key, ns[0])])
-    return [(k, op, n) for (k, op), n in found.items()]
-
-
 _MMOL = re.compile(r"\s*mmol", re.I)
 
 
-def _mg_dl(m: re.Match, n: float) -> float:
+def mg_dl(m: re.Match, n: float) -> float:
     """LDL in mg/dL whichever unit the text uses (1 mmol/L = 38.67 mg/dL)."""
     mmol = "mmol" in m.group(0).lower() or _MMOL.match(m.string, m.end())
     return round(n * 38.67, 1) if m.group("ldl") and mmol else n
@@ -359,139 +300,5 @@ def values(case: str) -> dict[str, float]:
     """The first value the case states for each measure."""
     out: dict[str, float] = {}
     for m in _VALUE.finditer(case):
-        out.setdefault(_measure(m), _mg_dl(m, float(m.group("n"))))
+        out.setdefault(measure(m), mg_dl(m, float(m.group("n"))))
     return out
-
-
-_AGE = re.compile(r"\b(\d{2,3})[- ]years?[- ]old\b|\baged (\d{2,3})\b|\bage (\d{2,3})\b", re.I)
-_AGES = re.compile(r"\baged (\d{2})\s*(?:-|–|to)\s*(\d{2,3})\b|\b(?:aged|age) (\d{2})(?: years)? or (?:older|over|more)\b|"
-                   r"\b(\d{2}) years (?:or|and) (?:older|over)\b", re.I)
-
-
-def age(case: str) -> int | None:
-    """The patient's age in years, where the case states it ("67-year-old", "aged 82")."""
-    m = _AGE.search(case)
-    return int(next(g for g in m.groups() if g)) if m else None
-
-
-def outside(recommendation: str, case: str) -> bool:
-    """The case states a number on the wrong side of a threshold the recommendation's population sets,
-    its age included ("adults aged 60-80" for a 54-year-old)."""
-    have, who = values(case), population(recommendation)
-    years = age(case)
-    for m in _AGES.finditer(who) if years is not None else ():
-        low, high = int(m.group(1) or m.group(3) or m.group(4)), int(m.group(2) or 200)
-        if not low <= years <= high:
-            return True
-    return any(k in have and (have[k] < n if op == ">=" else have[k] > n) for k, op, n in limits(who))
-
-
-def applicability(recommendation: str, case: str) -> float:
-    """How well a recommendation's population matches the patient, 0..1.
-
-    0 when the population needs a condition the case rules out ("no diabetes"), excludes one the
-    case has ("without diabetes"), names the other ejection-fraction class, or sets a threshold the
-    case's own number misses ("eosinophils of 300 or more", the case 260); otherwise the share
-    of the population's conditions the case has. A population naming none of the known conditions
-    (an upload about something else) is scored by the share of the words of its first clause
-    ("In adults with idiopathic pulmonary fibrosis and chronic cough,") found in the case."""
-    has, ruled_out = set(problems(case)), negated(case)
-    for c in list(has):
-        has |= IMPLIES.get(c, set())
-    bmi = next((float(m.group("n")) for m in _LIMIT.finditer(population(recommendation)) if m.group("bmi")), None)
-    if bmi and values(case).get("bmi", 0) >= bmi:
-        has.add("obesity")  # "a BMI of 27 or more": its own number decides; "30, or 27 with ...": the first
-    groups, exclude = needs_groups(recommendation), excludes(recommendation)
-    if any(g <= ruled_out for g in groups) or exclude & has or outside(recommendation, case) or \
-            any(all(CONFLICTS.get(c) in has and c not in has for c in g) for g in groups):
-        return 0.0
-    if groups:
-        return sum(bool(g & has) for g in groups) / len(groups)
-    who = re.split(r",|\d", population(recommendation), maxsplit=1)[0]  # "In adults with X and Y," names them
-    words = set(re.findall(r"[a-z]{4,}", who.lower())) - _COMMON
-    return len(words & set(re.findall(r"[a-z]{4,}", case.lower()))) / len(words) if words else 0.0
-
-
-_COMMON = set("adults adult patients patient with without more less than daily once twice weekly start "
-              "starts give offer consider treat treated those aged years older younger who have after "
-              "before from into their plus also such example other".split())
-
-# ---------------------------------------------------------------- restating the case
-
-_MEASURE = re.compile(r"\b(?:BP|blood pressure|HR|heart rate|pulse|SpO2|saturation|temperature|temp|RR|"
-                      r"eGFR|GFR|creatinine|HbA1c|A1c|LDL|HDL|cholesterol|triglycerides|UACR|albumin|"
-                      r"potassium|K|sodium|Na|NT-proBNP|BNP|troponin|LVEF|EF|BMI|weight|FEV1|FVC|eosinophils?|"
-                      r"CRP|procalcitonin|WBC|haemoglobin|hemoglobin|AHI|CHA2DS2-VASc|CURB-65|Labs?)\b[^.;]*\d",
-                      re.I)
-
-
-def _clauses(case: str) -> list[str]:
-    """The case split into sentences and ';' clauses (decimal points are not sentence ends)."""
-    parts = re.split(r"(?<=;)\s+|(?<=[.!?])\s+(?=[A-Z0-9])", " ".join(case.split()))
-    return [p.strip().rstrip(".;") for p in parts if p.strip().rstrip(".;")]
-
-
-def restate(case: str) -> tuple[str, str]:
-    """(Subjective, Objective) lines made only of the case's own words: history and medicines in
-    the one, measurements in the other. Nothing is added, so nothing can be invented."""
-    subj, obj = [], []
-    for i, clause in enumerate(_clauses(case)):
-        if i == 0:  # the opening clause says who the patient is; its measurements still go to Objective
-            parts = re.split(r",\s+", clause)
-            subj.append(", ".join(p for p in parts if not _is_measure(p)))
-            obj += [p for p in parts if _is_measure(p)]
-        else:
-            (obj if _is_measure(clause) else subj).append(clause)
-    subj = [x for x in subj if x]
-    return ("; ".join(subj) or "as stated in the case") + ".", ("; ".join(obj) or "none stated in the case") + "."
-
-
-def _is_measure(text: str) -> bool:
-    return bool(_MEASURE.search(text)) and not _MEDS.match(text) and not _YEARS_OLD.match(text)
-
-
-_YEARS_OLD = re.compile(r"^(?:an?\s+)?\d+[- ]year[- ]old\b", re.I)
-
-
-_MEDS = re.compile(r"^(?:takes|taking|on|current (?:medicines|medications)|medications?|treated with)\b:?\s*(.+)$",
-                   re.I)
-
-
-def medicines(case: str) -> str | None:
-    """The case's own list of current medicines ("Takes lisinopril 40 mg daily and ..."), or None."""
-    for clause in _clauses(case):
-        m = _MEDS.match(clause)
-        if m:
-            return m.group(1).strip()
-    return None
-
-
-NAMES = {"t2d": "type 2 diabetes", "ckd": "chronic kidney disease", "hfref": "heart failure with reduced "
-         "ejection fraction", "hfpef": "heart failure with preserved or mildly reduced ejection fraction",
-         "hf": "heart failure", "af": "atrial fibrillation", "hypertension": "hypertension", "asthma": "asthma",
-         "copd": "COPD", "obesity": "obesity", "ascvd": "atherosclerotic cardiovascular disease",
-         "dyslipidemia": "raised LDL cholesterol", "cap": "community-acquired pneumonia",
-         "osa": "obstructive sleep apnea", "icu": "critical illness needing intensive care",
-         "statin_intolerance": "statin intolerance"}
-
-
-def grounded_assessment(text: str, case: str) -> str:
-    """The model's Assessment, cut before the first clause that states a number or code the case
-    does not (a 135M model readily writes "LDL 9.1" for a patient whose LDL nobody measured).
-    When nothing is left, the case's own problems, the first one first."""
-    known = set(re.findall(r"[\w.]*\d[\w.%/-]*", case.lower()))
-    kept = []
-    for clause in re.split(r"(?<=[,;.])\s+|\s+(?=[(\[])", " ".join(text.split())):
-        tokens = {t.rstrip(".,;)") for t in re.findall(r"[\w.]*\d[\w.%/-]*", clause.lower())}
-        if tokens - known or "[" in clause:
-            break
-        kept.append(clause)
-    out = " ".join(kept).strip().rstrip(",;(")
-    if len(re.findall(r"[A-Za-z]{3,}", out)) >= 2:
-        return out if out.endswith(".") else out + "."
-    found = problems(case)
-    if not found:
-        return "as described in the case."
-    first, rest = NAMES[found[0]], [NAMES[c] for c in found[1:]]
-    return (first[0].upper() + first[1:] + (f", with {', '.join(rest)}" if rest else "") + ".")
-

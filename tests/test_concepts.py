@@ -1,7 +1,7 @@
 """Reading cases and recommendations (rules a person can check), and retrieval that finds what applies."""
 import pytest
 
-from rag_vs_ft import clinical, retrieve
+from rag_vs_ft import concepts, fit, retrieve, soap
 
 CREDENCE = ("In adults with type 2 diabetes and albuminuric CKD (eGFR 30 or more, UACR above 300 mg/g) already "
             "on a maximally tolerated ACE inhibitor or ARB, add canagliflozin 100 mg once daily to lower the risk "
@@ -16,36 +16,36 @@ HFPEF_NO_DM = ("79-year-old man with HFpEF, LVEF 58%, BMI 33, no diabetes; NT-pr
 
 
 def test_problems_come_in_order_with_the_presenting_one_first_and_negations_left_out():
-    assert clinical.problems(HFPEF_NO_DM) == ["hfpef", "obesity"]
-    assert clinical.negated(HFPEF_NO_DM) == {"t2d"}
-    assert clinical.problems("A 67-year-old man with type 2 diabetes and hypertension has AFib found on an ECG.")[0] == "af"
-    assert clinical.problems("72-year-old with T2DM and CKD G3a is admitted to the ward with community-acquired "
+    assert concepts.problems(HFPEF_NO_DM) == ["hfpef", "obesity"]
+    assert concepts.negated(HFPEF_NO_DM) == {"t2d"}
+    assert concepts.problems("A 67-year-old man with type 2 diabetes and hypertension has AFib found on an ECG.")[0] == "af"
+    assert concepts.problems("72-year-old with T2DM and CKD G3a is admitted to the ward with community-acquired "
                              "pneumonia.")[0] == "cap"
-    assert clinical.problems("Woman with heart failure, EF 30%.") == ["hfref"]
-    assert "ckd" in clinical.problems("Man with T2DM; eGFR 47, UACR 610 mg/g.")
+    assert concepts.problems("Woman with heart failure, EF 30%.") == ["hfref"]
+    assert "ckd" in concepts.problems("Man with T2DM; eGFR 47, UACR 610 mg/g.")
 
 
 def test_applicability_rules_out_the_wrong_population():
-    assert clinical.applicability(CREDENCE, HFPEF_NO_DM) == 0.0, "needs diabetes; the case says no diabetes"
-    assert clinical.applicability(EMPEROR_PRESERVED, HFPEF_NO_DM) == 1.0, "'with or without diabetes' is no requirement"
-    assert clinical.applicability(EMPEROR_PRESERVED, "Man with HFrEF, LVEF 30%.") == 0.0, "the other EF class"
-    assert [set(g) for g in clinical.needs_groups(SOUL)] == [{"t2d"}, {"ascvd", "ckd"}]
-    assert clinical.applicability(SOUL, "Woman with type 2 diabetes and a myocardial infarction in 2021.") == 1.0
-    assert clinical.applicability(SOUL, "Woman with type 2 diabetes.") == 0.5
-    assert clinical.needs("Offer catheter ablation to patients with symptomatic AF to reduce stroke.") == {"af"}
+    assert fit.applicability(CREDENCE, HFPEF_NO_DM) == 0.0, "needs diabetes; the case says no diabetes"
+    assert fit.applicability(EMPEROR_PRESERVED, HFPEF_NO_DM) == 1.0, "'with or without diabetes' is no requirement"
+    assert fit.applicability(EMPEROR_PRESERVED, "Man with HFrEF, LVEF 30%.") == 0.0, "the other EF class"
+    assert [set(g) for g in concepts.needs_groups(SOUL)] == [{"t2d"}, {"ascvd", "ckd"}]
+    assert fit.applicability(SOUL, "Woman with type 2 diabetes and a myocardial infarction in 2021.") == 1.0
+    assert fit.applicability(SOUL, "Woman with type 2 diabetes.") == 0.5
+    assert concepts.needs("Offer catheter ablation to patients with symptomatic AF to reduce stroke.") == {"af"}
 
 
 def test_subjective_and_objective_restate_only_the_case():
-    s, o = clinical.restate(HFPEF_NO_DM)
+    s, o = soap.restate(HFPEF_NO_DM)
     assert s == "79-year-old man with HFpEF, no diabetes; Takes furosemide 40 mg daily."
     assert o == "LVEF 58%; BMI 33; NT-proBNP 980 pg/mL, eGFR 65."
-    assert clinical.medicines(HFPEF_NO_DM) == "furosemide 40 mg daily"
+    assert soap.medicines(HFPEF_NO_DM) == "furosemide 40 mg daily"
 
 
 def test_the_models_assessment_stops_before_a_number_the_case_never_stated():
-    assert clinical.grounded_assessment("HFpEF with obesity, NYHA II, LDL 9.1 mmol/L, eGFR 65.", HFPEF_NO_DM) == \
+    assert soap.grounded_assessment("HFpEF with obesity, NYHA II, LDL 9.1 mmol/L, eGFR 65.", HFPEF_NO_DM) == \
         "HFpEF with obesity, NYHA II."
-    assert clinical.grounded_assessment("T2DM G3a A2 B1", HFPEF_NO_DM) == \
+    assert soap.grounded_assessment("T2DM G3a A2 B1", HFPEF_NO_DM) == \
         "Heart failure with preserved or mildly reduced ejection fraction, with obesity."
 
 
@@ -74,7 +74,7 @@ def test_bm25_index_follows_the_store(seeded, cfg, monkeypatch):
     before = retrieve.lexical(cfg, vs)
     assert len(before.texts) == vs._collection.count() > 200
     assert len({(m["doc_id"], m["chunk"]) for m in before.metas}) == len(before.metas), "no chunk read twice"
-    af, phrase = "70-year-old woman with atrial fibrillation and hypertension.", (clinical.PHRASES["af"], None)
+    af, phrase = "70-year-old woman with atrial fibrillation and hypertension.", (concepts.PHRASES["af"], None)
     retrieve.fused(cfg, af)
     assert phrase in before.memo, "a problem's hits are kept with the index they were found in"
     index.ingest(cfg, [("zz.md", b"# Zebrafish note\n\n## Practice point\nIn zebrafish keepers, add zorbicillin 5 mg."),
@@ -103,13 +103,13 @@ def test_only_the_plan_is_checked_for_supported_recommendations():
     ("Loud snoring and witnessed pauses in breathing at night, daytime sleepiness, BMI 33.", "osa"),
 ])
 def test_a_case_that_only_states_findings_gets_its_problem(case, problem):
-    assert clinical.problems(case)[0] == problem and problem in clinical.stated(case)
+    assert concepts.problems(case)[0] == problem and problem in concepts.stated(case)
 
 
 def test_findings_never_outrank_a_problem_named_in_words():
     case = "59-year-old woman with HFpEF (LVEF 61%) and obesity, BMI 39. NT-proBNP 420 pg/mL, BP 142/86."
-    assert clinical.problems(case)[:2] == ["hfpef", "obesity"] and "hypertension" not in clinical.stated(case)
-    assert clinical.problems("BP 128/78 on one visit, no other readings.") == []
+    assert concepts.problems(case)[:2] == ["hfpef", "obesity"] and "hypertension" not in concepts.stated(case)
+    assert concepts.problems("BP 128/78 on one visit, no other readings.") == []
 
 
 MATINEE = ("For adults with COPD who still have moderate or severe exacerbations on triple inhaled therapy and have "
@@ -122,27 +122,27 @@ CAPE_COD = ("In adults admitted to intensive care with severe bacterial CAP (wit
 
 def test_a_threshold_in_the_population_is_checked_against_the_cases_number():
     copd = "74-year-old woman with COPD on triple therapy, two exacerbations this year; eosinophils {} cells/uL."
-    assert clinical.applicability(MATINEE, copd.format(260)) == 0.0
-    assert clinical.applicability(MATINEE, copd.format(340)) == 1.0
-    assert clinical.limits("adults with a BMI of 30 or more, or 27 or more with a weight-related condition") == [
+    assert fit.applicability(MATINEE, copd.format(260)) == 0.0
+    assert fit.applicability(MATINEE, copd.format(340)) == 1.0
+    assert fit.limits("adults with a BMI of 30 or more, or 27 or more with a weight-related condition") == [
         ("bmi", ">=", 27.0)]
 
 
 def test_settings_and_intolerances_a_population_requires():
     outpatient = "37-year-old woman with CAP: fever, cough, right lower lobe consolidation; alert, no comorbidities."
-    assert clinical.applicability(CAPE_COD, outpatient) == 0.5
-    assert clinical.applicability(CAPE_COD, "Severe CAP, intubated in the emergency department.") == 1.0
-    assert clinical.applicability(CLEAR, "Man with two MIs; LDL 94 mg/dL on rosuvastatin 40 mg.") < 1.0
-    assert clinical.applicability(CLEAR, "Woman with PAD who had muscle pain on atorvastatin and declines any "
+    assert fit.applicability(CAPE_COD, outpatient) == 0.5
+    assert fit.applicability(CAPE_COD, "Severe CAP, intubated in the emergency department.") == 1.0
+    assert fit.applicability(CLEAR, "Man with two MIs; LDL 94 mg/dL on rosuvastatin 40 mg.") < 1.0
+    assert fit.applicability(CLEAR, "Woman with PAD who had muscle pain on atorvastatin and declines any "
                                          "further statin; LDL 141 mg/dL.") == 1.0
-    assert clinical.problems("Severe CAP, intubated in the ICU.")[0] == "cap"
+    assert concepts.problems("Severe CAP, intubated in the ICU.")[0] == "cap"
 
 
 def test_history_comes_after_the_problem_at_hand():
     case = ("58-year-old man, 5 months after a non-ST-elevation myocardial infarction treated with a stent. Home BP "
             "averages 136/86; clinic readings 140/86. LVEF 55%.")
-    assert clinical.problems(case)[0] == "hypertension" and "hfpef" not in clinical.problems(case)
-    assert clinical.problems("A 70-year-old woman with hypertension is seen today for heart failure with preserved "
+    assert concepts.problems(case)[0] == "hypertension" and "hfpef" not in concepts.problems(case)
+    assert concepts.problems("A 70-year-old woman with hypertension is seen today for heart failure with preserved "
                              "ejection fraction (LVEF 52%).")[0] == "hfpef"
 
 
@@ -151,32 +151,32 @@ STEP = ("In adults aged 60-80 with hypertension and no prior stroke, aim for sys
 
 
 def test_a_populations_age_range_is_checked_against_the_patients_age():
-    assert clinical.applicability(STEP, "A 52-year-old man with hypertension, home BP averaging 150/95.") == 0.0
-    assert clinical.applicability(STEP, "A 71-year-old man with hypertension, home BP averaging 150/95.") == 1.0
-    assert clinical.applicability(STEP, "Hypertension in a woman aged 84; home BP 150/80.") == 0.0
-    assert clinical.outside("In adults aged 50 or older with type 2 diabetes, add x.", "A 45-year-old with T2D.")
+    assert fit.applicability(STEP, "A 52-year-old man with hypertension, home BP averaging 150/95.") == 0.0
+    assert fit.applicability(STEP, "A 71-year-old man with hypertension, home BP averaging 150/95.") == 1.0
+    assert fit.applicability(STEP, "Hypertension in a woman aged 84; home BP 150/80.") == 0.0
+    assert fit.outside("In adults aged 50 or older with type 2 diabetes, add x.", "A 45-year-old with T2D.")
 
 
 def test_a_risk_score_is_not_the_disease():
     case = ("61-year-old woman, 10-year ASCVD risk 16% and a coronary artery calcium score of 250; myalgia on two "
             "statins, now declines any further statin; LDL 168 mg/dL. Type 2 diabetes on metformin.")
-    assert "ascvd" not in clinical.problems(case)
-    assert clinical.applicability(CLEAR, case) == 1.0, "'have or are at high risk of' requires no disease"
-    assert "ascvd" not in clinical.problems("A man at high risk of stroke.")
+    assert "ascvd" not in concepts.problems(case)
+    assert fit.applicability(CLEAR, case) == 1.0, "'have or are at high risk of' requires no disease"
+    assert "ascvd" not in concepts.problems("A man at high risk of stroke.")
 
 
 def test_a_setting_in_the_past_is_not_todays():
     ward = ("Man of 63 admitted to the ward with CAP: fever, right lower lobe consolidation, SpO2 93% on air. "
             "Penicillin allergy (ICU stay after IV co-amoxiclav in 2015).")
-    assert "icu" not in clinical.problems(ward) and clinical.applicability(CAPE_COD, ward) == 0.5
-    assert "icu" in clinical.problems("Admitted to intensive care today with severe CAP; in 2015 he had a stent.")
+    assert "icu" not in concepts.problems(ward) and fit.applicability(CAPE_COD, ward) == 0.5
+    assert "icu" in concepts.problems("Admitted to intensive care today with severe CAP; in 2015 he had a stent.")
 
 
 def test_a_raised_natriuretic_peptide_with_a_normal_lvef_is_hfpef():
     case = ("Breathless on one flight of stairs with ankle oedema. Echo LVEF 60%, E/e' 15; NT-proBNP 900 pg/mL. "
             "Known hypertension on amlodipine.")
-    assert clinical.problems(case)[0] == "hfpef"
-    assert "hfpef" not in clinical.problems("Hypertension on amlodipine; echo LVEF 60%; NT-proBNP 90 pg/mL.")
+    assert concepts.problems(case)[0] == "hfpef"
+    assert "hfpef" not in concepts.problems("Hypertension on amlodipine; echo LVEF 60%; NT-proBNP 90 pg/mL.")
 
 
 def test_a_bmi_threshold_decides_by_its_own_number():
@@ -185,16 +185,16 @@ def test_a_bmi_threshold_decides_by_its_own_number():
     surmount = ("For adults with a BMI of 30 or more, or 27 or more with a weight-related complication, offer "
                 "tirzepatide once weekly.")
     stroke = "70-year-old man, ischaemic stroke last year, BMI 29; no diabetes. On atorvastatin 80 mg."
-    assert clinical.applicability(select, stroke) == 1.0
-    assert clinical.applicability(select, stroke.replace("BMI 29", "BMI 25")) == 0.0
-    assert clinical.applicability(surmount, "A 35-year-old woman, BMI 28.4, wants to lose weight; no other problems.") < 1.0
-    assert clinical.applicability(surmount, "A 35-year-old woman, BMI 31, wants to lose weight.") == 1.0
+    assert fit.applicability(select, stroke) == 1.0
+    assert fit.applicability(select, stroke.replace("BMI 29", "BMI 25")) == 0.0
+    assert fit.applicability(surmount, "A 35-year-old woman, BMI 28.4, wants to lose weight; no other problems.") < 1.0
+    assert fit.applicability(surmount, "A 35-year-old woman, BMI 31, wants to lose weight.") == 1.0
 
 
 def test_a_relatives_disease_is_not_the_patients():
     case = "A 58-year-old man with type 2 diabetes on metformin; his father had a myocardial infarction at 60."
-    assert "ascvd" not in clinical.problems(case) and clinical.applicability(SOUL, case) == 0.5
-    assert "ascvd" not in clinical.problems("Family history of premature coronary disease; BP 150/95 at home.")
+    assert "ascvd" not in concepts.problems(case) and fit.applicability(SOUL, case) == 0.5
+    assert "ascvd" not in concepts.problems("Family history of premature coronary disease; BP 150/95 at home.")
 
 
 @pytest.mark.parametrize("case, problem", [  # after the visit verb, a "whose", or an acute finding
@@ -210,17 +210,17 @@ def test_a_relatives_disease_is_not_the_patients():
      "is on apixaban.", "af"),
 ])
 def test_the_problem_at_hand_comes_before_the_background(case, problem):
-    assert clinical.problems(case)[0] == problem
+    assert concepts.problems(case)[0] == problem
 
 
 def test_a_relative_who_comes_along_is_not_a_relatives_disease():
-    assert clinical.problems("15-year-old boy seen today with his mother for asthma; salbutamol as needed.") == ["asthma"]
+    assert concepts.problems("15-year-old boy seen today with his mother for asthma; salbutamol as needed.") == ["asthma"]
 
 
 def test_ldl_in_mmol_per_litre_is_checked_against_a_threshold_in_mg_per_decilitre():
     fourier = ("In patients with ASCVD whose LDL cholesterol stays at 70 mg/dL or more despite a maximally tolerated "
                "statin, add evolocumab 140 mg every 2 weeks.")
     case = "58-year-old man, 1 year after an NSTEMI; LDL {} on atorvastatin 80 mg."
-    assert clinical.applicability(fourier, case.format("2.6 mmol/L")) == 1.0
-    assert clinical.applicability(fourier, case.format("1.5 mmol/L")) == 0.0
-    assert clinical.applicability(fourier, case.format("58 mg/dL")) == 0.0
+    assert fit.applicability(fourier, case.format("2.6 mmol/L")) == 1.0
+    assert fit.applicability(fourier, case.format("1.5 mmol/L")) == 0.0
+    assert fit.applicability(fourier, case.format("58 mg/dL")) == 0.0
