@@ -327,7 +327,8 @@ def _write(path: Path, data) -> None:
     tmp.replace(path)
 
 
-METRICS = ("key_fact_recall", "key_fact_recall_whole", "upload_used", "wrong_population", "citation_precision", "citation_faithfulness", "unsupported_claims",
+METRICS = ("key_fact_recall", "key_fact_recall_whole", "upload_used", "wrong_population", "citation_precision",
+           "citation_faithfulness", "unsupported_claims",
            "invented_findings", "confident_miss", "recall_at_k", "mrr", "memorization", "rouge_l", "latency_s")
 PAIRED = ("key_fact_recall", "unsupported_claims", "invented_findings")
 

@@ -30,10 +30,11 @@ DATA = Path(__file__).parent / "data"
 _WHO = r"adults?|patients?|people|persons?|individuals?|children|child|adolescents?|teenagers?|infants?|babies|" \
        r"women|woman|men|man|girls?|boys?|those|anyone|mothers?|newborns?"
 _WHO_RX = re.compile(rf"\b(?:{_WHO})\b", re.I)
-_DO = re.compile(r"(?<![\w-])(?:should|start|starting|give|giving|offer|offering|add|adding|use(?! disorder)|using|consider|prescribe|"
-                 r"treat|take|continue|switch|initiate|begin|aim|target|anticoagulate|stop|avoid|do not|screen|refer|"
-                 r"vaccinate|administer|titrate|is recommended|are recommended|recommend\w*|is an? "
-                 r"(?:reasonable|appropriate|preferred|option|alternative)|receive|be offered|be given|be treated)(?![\w-])", re.I)
+_DO = re.compile(r"(?<![\w-])(?:should|start|starting|give|giving|offer|offering|add|adding|use(?! disorder)|using|"
+                 r"consider|prescribe|treat|take|continue|switch|initiate|begin|aim|target|anticoagulate|stop|avoid|"
+                 r"do not|screen|refer|vaccinate|administer|titrate|is recommended|are recommended|recommend\w*|is an? "
+                 r"(?:reasonable|appropriate|preferred|option|alternative)|receive|be offered|be given|be treated)"
+                 r"(?![\w-])", re.I)
 _OUTCOME = re.compile(r"\b(?:to (?:reduce|lower|slow|cut|improve|prevent|achieve|produce)|reduces|reduced|lowers|"
                       r"prevents|improves|halved)\b", re.I)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
@@ -128,7 +129,10 @@ def pregnant(case: str) -> bool | None:
 _RANGE = re.compile(r"\b(?:aged|ages|age|from)\s+(\d{1,2})\s*(?:years?\s*)?(?:-|–|to|through)\s*(\d{1,3})\b|"
                     r"\b(\d{1,2})\s*(?:-|–|to)\s*(\d{1,3})\s*(?:years?|yrs?)(?:[- ]old)?\b", re.I)
 _FLOOR = re.compile(r"\b(?:aged|age)\s+(\d{1,2})\s*(?:years?|yrs?)?\s*(?:(?:of age\s*)?(?:or|and)\s*(?:older|over|above|"
-                    r"more)|\+)|\b(\d{1,2})\s*(?:years?|yrs?)\s*(?:of age\s*)?(?:(?:or|and)\s*(?:older|over|above|more)|\+)|\b(?:aged|age)\s+(?:older than |over |above |at least )?(\d{1,2})(?:\s*years?)?\b(?!\s*(?:-|–|to)\s*\d)|"
+                    r"more)|\+)|"
+                    r"\b(\d{1,2})\s*(?:years?|yrs?)\s*(?:of age\s*)?(?:(?:or|and)\s*(?:older|over|above|more)|\+)|"
+                    r"\b(?:aged|age)\s+(?:older than |over |above |at least )?(\d{1,2})(?:\s*years?)?\b"
+                    r"(?!\s*(?:-|–|to)\s*\d)|"
                     r"\b(?:older than|over|above|at least)\s+(\d{1,2})\s*years\b",
                     re.I)
 _CEILING = re.compile(r"\b(?:under|younger than|below the age of|less than)\s+(\d{1,2})(?:\s*years?)?\b|"
@@ -200,7 +204,8 @@ _NAIVE = re.compile(r"\b(?:(?:who )?(?:have|has) not (?:yet )?(?:taken|tried|rec
                     r"(?:treated|exposed))\b\s+(?:with\s+|to\s+)?(?P<what>[^,;.()]{3,80})", re.I)
 _TRIED = re.compile(r"\b(?:despite|after (?:failure of|failing|failed)|who (?:have |has )?failed|(?:not|inadequately) "
                     r"(?:responded|responding) to|responded inadequately to|(?:who )?(?:could|can) not tolerate|"
-                    r"(?:who )?(?:have|has) been (?:taking|treated with|on)|(?:who )?(?:are|is) (?:taking|on)|inadequate (?:response|control) (?:to|with|on)|(?:inadequately "
+                    r"(?:who )?(?:have|has) been (?:taking|treated with|on)|(?:who )?(?:are|is) (?:taking|on)|"
+                    r"inadequate (?:response|control) (?:to|with|on)|(?:inadequately "
                     r"controlled|uncontrolled|still \w+(?: \w+){0,4}) (?:on|with|despite)|already (?:on|taking|"
                     r"receiving)|refractory to|intoleran\w+ (?:of|to)|could not tolerate|(?:who have|who are|while) "
                     r"(?:been )?(?:taking|on) (?:a |an )?stable)\b[\s,]+(?:or who could not tolerate,?\s*)?"
@@ -278,6 +283,11 @@ _SKIP_NAMES = re.compile(r"^(?:aged?|ages|years?|from|to|than|least|for|over|und
                          r"was|be|been|have|has|had|who|which|that|this|these|those|no|not|at|by|on)$", re.I)
 
 
+def direction(word: str) -> str:
+    """">=" for "above", "or more", "at least" ...; "<=" for "below", "or less" ..."""
+    return ">=" if any(w in word for w in ("above", "over", "more", "greater", "least", ">", "≥", "higher")) else "<="
+
+
 def thresholds(who: str) -> list[tuple[str, str, float]]:
     """(measure, ">=" or "<=", value) for each threshold a population states about a named measure:
     "an eGFR of 45 or more", "TSH below 20 mIU/L", "HbA1c of 7.5% or more", "PASI above 10"."""
@@ -287,8 +297,7 @@ def thresholds(who: str) -> list[tuple[str, str, float]]:
         name = m.group("name").split()[-1]
         if not word or _SKIP_NAMES.match(name) or _KNOWN_MEASURES.match(name):
             continue
-        op = ">=" if any(w in word for w in ("above", "over", "more", "greater", "least", ">", "≥", "higher")) else "<="
-        out.append((name, op, float(m.group("n"))))
+        out.append((name, direction(word), float(m.group("n"))))
     return out
 
 
@@ -326,8 +335,9 @@ def limits(text: str) -> list[tuple[str, str, float]]:
         word = (m.group("op") or m.group("tail") or "").lower()
         if not word:
             continue
-        op = ">=" if any(w in word for w in ("above", "over", "more", "greater", "least", ">", "≥", "higher")) else "<="
-        ns = [concepts.mg_dl(m, float(m.group("n")))] + [concepts.mg_dl(m, float(o.group(1))) for o in [_OR_LIMIT.match(text, m.end())] if o]
+        op = direction(word)
+        other = _OR_LIMIT.match(text, m.end())
+        ns = [concepts.mg_dl(m, float(m.group("n")))] + ([concepts.mg_dl(m, float(other.group(1)))] if other else [])
         key = (concepts.measure(m), op)
         found[key] = min([*ns, found.get(key, ns[0])]) if op == ">=" else max([*ns, found.get(key, ns[0])])
     return [(k, op, n) for (k, op), n in found.items()]
