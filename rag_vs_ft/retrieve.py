@@ -31,8 +31,8 @@ POOL = 8              # fused documents whose population is checked
 OWN_POOL = 3          # and the whole-case query's own best: comorbidities' queries must not push them out
 LEAD = 3              # how far down the whole-case ranking the topic of a case is looked for
 KNOWN_TOP = 5         # a document this high for a known problem's own query is about that problem
-TOPIC_SIMILARITY = 0.35  # least cosine of case and recommendation for a document to be the case's topic:
-                         # every dev3 case's own upload is above it (lowest 0.39); a sprained ankle's best, 0.29
+TOPIC_SIMILARITY = 0.35  # least cosine of case and recommendation for a document to be the case's topic, chosen
+                         # on dev3: every case's own upload passes; a case no document covers does not (tests)
 PAGE = 5000           # chunks read from Chroma per call when the BM25 index is (re)built
 
 SUMMARY_SECTIONS = ("practice point", "key point", "key message", "bottom line", "recommendation", "position",
