@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import UserError
+from .files import write_json
 
 SOAP = ("Subjective:", "Objective:", "Assessment:", "Plan:")
 
@@ -60,9 +61,7 @@ def record_run(cfg: Config, which: str, commit: str | None) -> dict | None:
     if not entry or entry.get("read"):
         return None
     entry.update(first_run=dt.date.today().isoformat(), commit=commit, read=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    write_json(path, data)
     return entry
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from . import cases, memorize, support
 from .config import REPO
+from .files import write_json
 
 DRUG = re.compile(r"\b[a-z]{3,}(?:flozin|gliflozin|pril|sartan|olol|dipine|statin|glutide|tide|mab|parin|"
                   r"xaban|gatran|mycin|cillin|floxacin|cycline|sone|lone|terol|tropium|nide|semide|thiazide|"
@@ -256,7 +257,7 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
                 r = {"text": rep.text, "seconds": rep.seconds, "tokens": rep.tokens,
                      "passages": [p["passage"] for p in rep.passages], "doc_ids": [p["doc_id"] for p in rep.passages],
                      "citations": [c["doc_id"] for c in rep.citations]}
-                _write(path, r)
+                write_json(path, r)
             open_book = base in generate.OPEN_BOOK and mode != ORACLE
             rows.append({"case": case["id"], "mode": mode, "changed_after_cutoff": case["changed_after_cutoff"],
                          "needs_incoming": case["needs_incoming"], "report": r["text"], "citations": r["citations"],
@@ -320,13 +321,6 @@ def with_uploads(cfg, which: str, progress=None):
     return store
 
 
-def _write(path: Path, data) -> None:
-    """Atomic: a killed run leaves the old file or none, never half of one."""
-    tmp = path.with_suffix(f".{id(data)}.part")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
-
-
 METRICS = ("key_fact_recall", "key_fact_recall_whole", "upload_used", "wrong_population", "citation_precision",
            "citation_faithfulness", "unsupported_claims",
            "invented_findings", "confident_miss", "recall_at_k", "mrr", "memorization", "rouge_l", "latency_s")
@@ -376,7 +370,7 @@ def provenance(cfg, which: str = "heldout", adapter: str = "finetuned") -> dict:
 def save(cfg, result: dict, name: str = "last") -> Path:
     cfg.eval_dir.mkdir(parents=True, exist_ok=True)
     path = cfg.eval_dir / f"{name}.json"
-    _write(path, result)
+    write_json(path, result)
     return path
 
 

@@ -24,6 +24,7 @@ from typing import Callable
 from . import cases, models, prompts
 from .config import Config, REPO
 from .errors import UserError
+from .files import write_json
 
 SHIPPED = REPO / "adapters"       # committed adapters, used until the user trains and picks another
 DEFAULT = "finetuned"             # the shipped closed-book adapter's name
@@ -126,12 +127,6 @@ class _Collate:
                 "attention_mask": torch.tensor([pad([1] * len(r["input_ids"]), 0) for r in rows])}
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file: Path, cutoff: str,
           progress: Callable[[dict], None] | None = None, kind: str = "closed-book",
           start_from: Path | None = None) -> dict:
@@ -169,7 +164,7 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
         def _emit(self):
             if not self.main:
                 return
-            _write_json(out / "progress.json", state)
+            write_json(out / "progress.json", state)
             if progress:
                 progress(state)
 
@@ -236,8 +231,8 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
         "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": torch.get_num_threads(),
         "started_from": str(start_from) if start_from else None,
     }
-    _write_json(out / "manifest.json", manifest)
-    _write_json(out / "progress.json", {**state, "status": state["status"], "done": True})
+    write_json(out / "manifest.json", manifest)
+    write_json(out / "progress.json", {**state, "status": state["status"], "done": True})
     import shutil
     shutil.rmtree(out / "trainer", ignore_errors=True)
     (out / "README.md").unlink(missing_ok=True)  # peft's empty model card
@@ -301,7 +296,7 @@ def start(cfg: Config, name: str, ts: TrainSettings, reader: bool = False) -> Pa
     with open(out / "train.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
     (out / "pid").write_text(str(proc.pid))
-    _write_json(out / "progress.json", {"status": "starting", "step": 0, "max_steps": 0, "epoch": 0,
+    write_json(out / "progress.json", {"status": "starting", "step": 0, "max_steps": 0, "epoch": 0,
                                         "eta_s": None, "history": []})
     return out
 

@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 from . import corpus, models
 from .config import Config
 from .errors import UserError
+from .files import write_json
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 
@@ -113,10 +114,7 @@ def catalog(cfg: Config) -> dict:
 
 
 def _save(cfg: Config, cat: dict) -> None:
-    path = _catalog_path(cfg)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cat, indent=1))
-    os.replace(tmp, path)  # atomic: a reader sees the old or the new catalog, never half of one
+    write_json(_catalog_path(cfg), cat)  # a reader sees the old or the new catalog, never half of one
     if str(cfg.chroma_dir) in _seen:
         _seen[str(cfg.chroma_dir)] = _stamp(cfg)  # our own write: our client is already current
 
