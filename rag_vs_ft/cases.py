@@ -95,6 +95,34 @@ def compose(age: int | None = None, sex: str = "", conditions: str = "", labs: s
     return " ".join(parts)
 
 
+NEAR = 0.45  # word-level difflib ratio; chosen by reading the pairs: at 0.45 and above the two cases share
+# the scenario, the numbers and the answer (the same three statins and stent year, the same triple inhaler
+# and eosinophil count); the median best match of a held-out case is 0.27, of any pair 0.10
+
+
+def near_duplicates(cfg: Config, threshold: float = NEAR) -> list[tuple[float, str, str]]:
+    """(ratio, held-out id, dev or training id) for every held-out case that nearly copies a case the
+    design saw (training and dev sets): such a case measures memory, not the method."""
+    import difflib
+    import re
+    words = lambda text: re.findall(r"[a-z0-9.]+", text.lower())
+    seen = [(c["id"], words(c["case"])) for c in load_training(cfg)["cases"]]
+    seen += [(c["id"], words(c["case"])) for s in sets(cfg) if ledger(cfg).get(s, {}).get("role") == "dev"
+             for c in load(cfg, s)]
+    out = []
+    for s in sets(cfg):
+        if ledger(cfg).get(s, {}).get("role") != "held-out":
+            continue
+        for c in load(cfg, s):
+            m = difflib.SequenceMatcher(None, autojunk=False)
+            m.set_seq2(words(c["case"]))
+            for other, w in seen:
+                m.set_seq1(w)
+                if m.ratio() >= threshold:
+                    out.append((round(m.ratio(), 3), c["id"], other))
+    return sorted(out, reverse=True)
+
+
 def facts_found(report: str, key_facts: list[dict]) -> dict[str, bool]:
     """Each expected fact: is any of its synonyms in the report, as whole words (case-insensitive)?
     "ARB" is not found in "carbohydrate"; "SGLT2" is found in "SGLT2 inhibitor", "SGLT2i" and "SGLT2s"."""
