@@ -123,6 +123,24 @@ def near_duplicates(cfg: Config, threshold: float = NEAR) -> list[tuple[float, s
     return sorted(out, reverse=True)
 
 
+def documents(cfg: Config, which: str) -> dict[str, str]:
+    """Every document a case set's reports can draw on, as the app reads it (any format), by id: the
+    shipped research, the incoming research and the set's own uploads (corpus/uploads/<set>/)."""
+    from . import corpus
+    files = [p for folder in ("research", "incoming", f"uploads/{which}")
+             for p in sorted((cfg.corpus_dir / folder).glob("*")) if p.is_file()]
+    # joined on whitespace: a PDF's lines wrap where a sentence does not
+    return {corpus.doc_id_for(p.name): " ".join(" ".join(t for _, _, t in corpus.read(p.name, p.read_bytes(), cfg)
+                                                         .parts).split()) for p in files}
+
+
+def beyond_corpus(cfg: Config, which: str) -> dict[str, list[str]]:
+    """{case id: its key facts that no document states}: no method can reach them from the corpus, so
+    they measure the key-fact writer, not the method; evaluation reports them apart."""
+    text = " ".join(documents(cfg, which).values())
+    return {c["id"]: [f for f, ok in facts_found(text, c["key_facts"]).items() if not ok] for c in load(cfg, which)}
+
+
 def facts_found(report: str, key_facts: list[dict]) -> dict[str, bool]:
     """Each expected fact: is any of its synonyms in the report, as whole words (case-insensitive)?
     "ARB" is not found in "carbohydrate"; "SGLT2" is found in "SGLT2 inhibitor", "SGLT2i" and "SGLT2s"."""

@@ -58,16 +58,23 @@ def own_part(report: str) -> str:
     return report[m.start():] if m else report
 
 
-def new_facts(case: dict) -> list[dict]:
-    """The case's key facts that its own text does not already state ("on metformin")."""
+def new_facts(case: dict, beyond: bool = False) -> list[dict]:
+    """The case's key facts that its own text does not already state ("on metformin") and that some
+    document states (`beyond=True`: those that none states, which no method can reach from the corpus)."""
     told = cases.facts_found(case["case"], case["key_facts"])
-    return [f for f in case["key_facts"] if not told[f["fact"]]]
+    return [f for f in case["key_facts"] if not told[f["fact"]] and bool(f.get("beyond_corpus")) == beyond]
 
 
 def added_recall(report: str, case: dict) -> float | None:
     """Key-fact recall of what a report adds: the facts the case does not state, found in the report's
     own Assessment or Plan; None when the case already states every fact."""
     facts = new_facts(case)
+    return key_fact_recall(own_part(report), facts) if facts else None
+
+
+def beyond_recall(report: str, case: dict) -> float | None:
+    """The same recall over the key facts no document states (reported apart); None when there are none."""
+    facts = new_facts(case, beyond=True)
     return key_fact_recall(own_part(report), facts) if facts else None
 
 
@@ -169,6 +176,7 @@ def score(report: str, seconds: float, case: dict, passages: list[str], training
     miss = confident_miss(report, case["key_facts"])
     out = {"key_fact_recall": added_recall(report, case),
            "key_fact_recall_whole": key_fact_recall(report, case["key_facts"]),
+           "beyond_corpus_recall": beyond_recall(report, case),
            "upload_used": upload_used(report, cited or [], case),
            "wrong_population": wrong_population(cited or [], case),
            "citation_precision": citation_precision(report, passages),
@@ -321,7 +329,7 @@ def with_uploads(cfg, which: str, progress=None):
     return store
 
 
-METRICS = ("key_fact_recall", "key_fact_recall_whole", "upload_used", "wrong_population", "citation_precision",
+METRICS = ("key_fact_recall", "key_fact_recall_whole", "beyond_corpus_recall", "upload_used", "wrong_population", "citation_precision",
            "citation_faithfulness", "unsupported_claims",
            "invented_findings", "confident_miss", "recall_at_k", "mrr", "memorization", "rouge_l", "latency_s")
 PAIRED = ("key_fact_recall", "unsupported_claims", "invented_findings")

@@ -192,3 +192,12 @@ def test_near_duplicates_are_found():
         assert ("copy", seen["id"]) in found and not [h for h, _ in found if h != "copy"]
     finally:
         shutil.rmtree(tmp)
+
+
+@pytest.mark.parametrize("name", cases.sets(CFG))
+def test_key_facts_no_document_states_are_marked_beyond_corpus(name):
+    """For every key fact of every case: does a shipped, incoming or the set's uploaded document state it?
+    Those none states are marked `beyond_corpus` (and scored apart), and only those."""
+    beyond = cases.beyond_corpus(CFG, name)
+    for c in cases.load(CFG, name):
+        assert [f["fact"] for f in c["key_facts"] if f.get("beyond_corpus")] == beyond[c["id"]], c["id"]

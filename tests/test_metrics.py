@@ -30,6 +30,18 @@ def test_recall_counts_only_what_the_report_adds():
     assert evaluate.added_recall(own, told) is None, "nothing left to add: not scored"
 
 
+def test_facts_no_document_states_are_scored_apart():
+    """A fact no document states is left out of recall (no method can reach it) and reported apart."""
+    beyond = [FACTS[0], FACTS[2] | {"beyond_corpus": True}]
+    case = {"case": "A man with type 2 diabetes.", "key_facts": beyond}
+    report = "Assessment: kidney disease.\nPlan: add dapagliflozin [1]."
+    assert [f["fact"] for f in evaluate.new_facts(case)] == ["SGLT2 inhibitor"]
+    assert evaluate.added_recall(report, case) == 1
+    assert evaluate.beyond_recall(report, case) == 0
+    assert evaluate.beyond_recall(report + " Then finerenone.", case) == 1
+    assert evaluate.beyond_recall(report, {"case": "x", "key_facts": FACTS}) is None
+
+
 def test_upload_used_and_wrong_population():
     case = {"case": "x", "key_facts": FACTS, "treatment": ["allopurinol"], "uploads": ["gout-2022"],
             "not_for": ["gout-children-2021", "sprint-2015"]}
