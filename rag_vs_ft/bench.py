@@ -68,14 +68,39 @@ def fill(cfg: Config, total: int) -> None:
 
 
 def _timed(fn, inputs: list[str]) -> dict:
-    """p50 and p95 of fn(x) over the inputs, in milliseconds."""
+    """p50 and p95 of fn(x) over the inputs, in milliseconds, with the samples they come from."""
     times = []
     for x in inputs:
         t = time.perf_counter()
         fn(x)
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
+        times.append(round((time.perf_counter() - t) * 1000, 3))
+    return percentiles(times) | {"samples_ms": times}
+
+
+def percentiles(times: list[float]) -> dict:
+    times = sorted(times)
     return {"p50": round(statistics.median(times), 1), "p95": round(times[int(0.95 * len(times)) - 1], 1)}
+
+
+def recompute(run: dict) -> dict:
+    """Every percentile of a bench run again from its samples (`runs --verify`); the rest are single
+    measurements, kept as measured."""
+    def walk(d):
+        out = {k: w for k, v in d.items() if isinstance(v, dict) and (w := walk(v))}
+        if "samples_ms" in d:
+            out |= percentiles(d["samples_ms"])
+            if "retrieval_only" in d:
+                out["reading_ms_p50"] = round(out["p50"] - percentiles(d["retrieval_only"]["samples_ms"])["p50"], 1)
+        return out
+    return walk(run)
+
+
+def stamp(backend: str | None = None) -> dict:
+    """The bench's `produced_by`: code identity and commit, the machine's cores, the backend, the date."""
+    import datetime as dt
+    import os
+    from . import runs
+    return {"date": dt.date.today().isoformat(), **runs.stamp(), "cores": os.cpu_count(), "backend": backend}
 
 
 def retrieval_ms(cfg: Config, repeats: int = 60) -> dict:
@@ -100,7 +125,8 @@ def hybrid_ms(cfg: Config, repeats: int = 60) -> dict:
     cases = [CASES[i % len(CASES)] + f" {i}" for i in range(repeats)]
     whole = _timed(lambda q: retrieve.passages(cfg, q, vs=vs), cases)
     found = _timed(lambda q: retrieve.fused(cfg, q, vs=vs), cases)  # the same retrieval without the reading
-    return whole | {"bm25_build_s": round(build, 2), "reading_ms_p50": round(whole["p50"] - found["p50"], 1)}
+    return whole | {"bm25_build_s": round(build, 2), "reading_ms_p50": round(whole["p50"] - found["p50"], 1),
+                    "retrieval_only": found}
 
 
 def retrieval(cfg: Config, sizes=(1000, 10000, 50000), repeats: int = 100) -> dict:
@@ -114,7 +140,7 @@ def retrieval(cfg: Config, sizes=(1000, 10000, 50000), repeats: int = 100) -> di
             fill(bcfg, size)
             out["retrieval_ms"][str(size)] = retrieval_ms(bcfg, repeats)
             out["hybrid_retrieval_ms"][str(size)] = hybrid_ms(bcfg, repeats)
-    return out
+    return out | {"produced_by": stamp()}
 
 
 CASES = ["64-year-old man with atrial fibrillation, CHA2DS2-VASc 3, hypertension and type 2 diabetes; no "
@@ -383,7 +409,7 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
         out["soak"] = {k: v for k, v in soaked.items() if k != "written"}
         progress("fine-tuning steps, in a fresh process…")
         out.update(finetune_figures(bcfg))
-    return out
+    return out | {"produced_by": stamp(out["backend"])}
 
 
 def table(r: dict) -> str:

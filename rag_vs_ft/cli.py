@@ -345,9 +345,11 @@ def cmd_bench(args, cfg) -> int:
     from . import bench
     if args.retrieval:
         r = bench.retrieval(cfg)
+        r["produced_by"]["command"] = _command()
         emit(args, r, "\n".join(f"{k}: {v}" for k, v in r.items()))
         return 0
     r = bench.run(cfg, args.quick, progress=lambda m: None if args.json else print(m, file=sys.stderr))
+    r["produced_by"]["command"] = _command()
     emit(args, r, bench.table(r))
     return 0
 
@@ -358,6 +360,28 @@ def _bench_flags(p):
 
 
 cmd_bench.configure = _bench_flags
+
+
+@command("runs", "check every shipped run file and the README tables rendered from them")
+def cmd_runs(args, cfg) -> int:
+    from . import runs
+    if args.render:
+        runs.README.write_text(runs.render(runs.README.read_text(), runs.load_all()))
+        print(f"rewrote the generated tables in {runs.README}", file=sys.stderr)
+        return 0
+    r = runs.verify()
+    emit(args, r, runs.report(r))
+    return 0 if r["ok"] else 1
+
+
+def _runs_flags(p):
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--verify", action="store_true", help="recompute every aggregate from its rows, compare each "
+                      "run's produced_by with the tree (or its commit) and each README table with its runs")
+    what.add_argument("--render", action="store_true", help="rewrite the README's generated tables from the runs")
+
+
+cmd_runs.configure = _runs_flags
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -235,10 +235,10 @@ def _code_hash() -> str:
 def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter: str = "finetuned",
         progress=None, reporter=None, which: str = "heldout") -> dict:
     """Generate (or reuse) every report and score it; returns the JSON the CLI prints."""
-    from . import finetune, generate, index, models, retrieve
+    from . import finetune, generate, index, models, retrieve, runs
     reporter = reporter or generate.Reporter(cfg, adapter)
     heldout = cases.load(cfg, which)[: limit or None]
-    marked = cases.record_run(cfg, which, commit())  # an unread held-out set is read from now on, even in part
+    marked = cases.record_run(cfg, which, runs.commit()[0])  # an unread held-out set is read from now on, even in part
     store = with_uploads(cfg, which, progress)  # the store retrieval reads: the set's own when it has uploads
     training_reports = [c["report"] for c in cases.load_training(cfg)["cases"]]
     adapter_of = lambda m: reporter.adapter_for("rag" if m == ORACLE else m, adapter)
@@ -281,8 +281,8 @@ def plan_only(cfg, which: str = "dev", progress=None) -> dict:
     """The design loop: retrieval, the population check and the choice of passage for every case,
     without generating (a second a set instead of minutes). Scores the Plan a RAG report would copy:
     recall of what it adds, the upload used, wrong-population copies, nothing copied."""
-    from . import retrieve
-    cases.record_run(cfg, which, commit())  # seeing an unread held-out set's Plans reads it too
+    from . import retrieve, runs
+    cases.record_run(cfg, which, runs.commit()[0])  # seeing an unread held-out set's Plans reads it too
     store = with_uploads(cfg, which, progress)
     if store is cfg:
         from . import index
@@ -296,9 +296,11 @@ def plan_only(cfg, which: str = "dev", progress=None) -> dict:
         rows.append({"case": case["id"], "cited": cited, "key_fact_recall": added_recall(plan, case),
                      "upload_used": upload_used(plan, cited, case), "wrong_population": wrong_population(cited, case),
                      "nothing_copied": float(n is None), "shown": [(p["doc_id"], p["verdict"]) for p in shown]})
-    return {"case_set": which, "cases": len(rows), "rows": rows, "produced_by": {"commit": commit()},
-            **{k: bootstrap([r[k] for r in rows]) for k in ("key_fact_recall", "upload_used", "wrong_population",
-                                                             "nothing_copied")}}
+    return {"case_set": which, "cases": len(rows), "rows": rows, "produced_by": provenance(cfg, which, None),
+            **{k: bootstrap([r[k] for r in rows]) for k in PLAN_METRICS}}
+
+
+PLAN_METRICS = ("key_fact_recall", "upload_used", "wrong_population", "nothing_copied")
 
 
 def uploads_dir(cfg, which: str) -> Path:
@@ -335,12 +337,13 @@ METRICS = ("key_fact_recall", "key_fact_recall_whole", "beyond_corpus_recall", "
 PAIRED = ("key_fact_recall", "unsupported_claims", "invented_findings")
 
 
-def summarize(rows: list[dict], modes: list[str]) -> dict:
-    out = {m: {k: bootstrap([r.get(k) for r in rows if r["mode"] == m]) for k in METRICS} for m in modes}
+def summarize(rows: list[dict], modes: list[str], metrics=METRICS, paired_metrics=PAIRED) -> dict:
+    """Every aggregate of a run, from its rows alone (so `runs --verify` can compute them again)."""
+    out = {m: {k: bootstrap([r.get(k) for r in rows if r["mode"] == m]) for k in metrics} for m in modes}
     changed = {m: {flag: bootstrap([r.get("key_fact_recall") for r in rows if r["mode"] == m
                                     and r["changed_after_cutoff"] == flag]) for flag in (True, False)}
                for m in modes}
-    pairs = {f"{a} - {b}": {k: paired(rows, a, b, k) for k in PAIRED}
+    pairs = {f"{a} - {b}": {k: paired(rows, a, b, k) for k in paired_metrics}
              for a, b in (("rag", "finetuned"), ("rag", "base"), ("hybrid", "finetuned"), (ORACLE, "rag"))
              if a in modes and b in modes}
     return {"modes": out, "cases": len({r["case"] for r in rows}), "paired": pairs,
@@ -350,29 +353,23 @@ def summarize(rows: list[dict], modes: list[str]) -> dict:
 REFERENCE = REPO / "docs" / "reference"  # the shipped run the README quotes
 
 
-def commit() -> str | None:
-    """The repository's commit, where there is one."""
-    import subprocess
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10)
-    except OSError:
-        return None
-    return out.stdout.strip() or None
-
-
-def provenance(cfg, which: str = "heldout", adapter: str = "finetuned") -> dict:
-    """What a result was produced from: the adapters' weights, the corpus, the cases; and when."""
+def provenance(cfg, which: str = "heldout", adapter: str | None = "finetuned") -> dict:
+    """What a result was produced from: the code and commit, the adapters' weights (the data dir's own
+    where it has them), the corpus, the cases, the settings that shape a report; and when. `runs
+    --verify` computes the same parts from the tree or the commit (`runs.identity`)."""
     import datetime as dt
-    from . import finetune, models
+    from . import finetune, models, runs
     docs = sorted(p for folder in ("research", "incoming") for p in (cfg.corpus_dir / folder).glob("*.md"))
     docs += sorted(p for p in uploads_dir(cfg, which).glob("*") if p.is_file())
     case_files = {"train": cases.train_path(cfg), which: cfg.corpus_dir / "cases" / f"{which}.json"}
-    return {"date": dt.date.today().isoformat(),
-            "adapters": {a: models.file_sha256(finetune.adapter_dir(cfg, a) / "adapter_model.safetensors")
-                         for a in (adapter, finetune.READER)},
-            "corpus_sha256": hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in docs)).hexdigest(),
-            "cases_sha256": {k: cases.data_hash(p) for k, p in case_files.items()}}
+    out = {"date": dt.date.today().isoformat(), "case_set": which, **runs.stamp(),
+           "corpus_sha256": hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in docs)).hexdigest(),
+           "cases_sha256": {k: cases.data_hash(p) for k, p in case_files.items()},
+           "settings": {k: getattr(cfg, k) for k in ("max_new_tokens", "top_k", "chunk_size", "chunk_overlap", "seed")}}
+    if adapter:
+        out["adapters"] = {a: models.file_sha256(finetune.adapter_dir(cfg, a) / "adapter_model.safetensors")
+                           for a in (adapter, finetune.READER)}
+    return out
 
 
 def save(cfg, result: dict, name: str = "last") -> Path:
@@ -451,7 +448,7 @@ def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, ep
         index.seed(scratch)
         reporter = generate.Reporter(scratch, adapter)
         recall = lambda mode, as_of=None, who=reporter: [
-            added_recall(who.report(c["case"], mode, as_of).text, c) for c in affected]
+            added_recall(who.report(c["case"], mode, as_of).text, c) for c in affected]  # in case order
         say(1, 4, "before: corpus as of the training cutoff")
         before = {"finetuned": recall("finetuned"), "rag": recall("rag", cutoff)}
         say(2, 4, "after: the incoming documents uploaded")
@@ -462,9 +459,28 @@ def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, ep
         after["finetuned+continued"] = recall("finetuned", who=reporter.use("continued"))
         before["finetuned+continued"] = before["finetuned"]
         say(4, 4, "done")
-    arms = {arm: {"before": bootstrap(before[arm]), "after": bootstrap(after[arm])} for arm in after}
+    rows = [{"case": c["id"], "arm": arm, "before": before[arm][i], "after": after[arm][i]}
+            for arm in after for i, c in enumerate(affected)]
     return {"cases": len(affected), "case_ids": [c["id"] for c in affected], "documents": [f.stem for f in incoming],
-            "arms": arms, "produced_by": provenance(cfg, "heldout", adapter) | {"backend": reporter.backend}}
+            "arms": arms(rows), "rows": rows,
+            "produced_by": provenance(cfg, "heldout", adapter) | {"backend": reporter.backend}}
+
+
+def arms(rows: list[dict]) -> dict:
+    """Each arm's recall before and after the new documents, from the injection run's rows."""
+    names = list(dict.fromkeys(r["arm"] for r in rows))
+    return {arm: {when: bootstrap([r[when] for r in rows if r["arm"] == arm]) for when in ("before", "after")}
+            for arm in names}
+
+
+def injection_markdown(r: dict) -> str:
+    names = {"rag": "RAG (the documents uploaded)", "finetuned": "fine-tuned (unchanged)",
+             "finetuned+continued": "fine-tuned + continued training on the documents"}
+    lines = [f"Key facts added on the {r['cases']} held-out cases that need {', '.join(f'`{d}`' for d in r['documents'])}; "
+             "mean (95% bootstrap interval).", "", "| method | before | after |", "|---|---|---|"]
+    fmt = lambda m: _interval(m, "{} ({}–{})")
+    return "\n".join(lines + [f"| {names.get(arm, arm)} | {fmt(v['before'])} | {fmt(v['after'])} |"
+                               for arm, v in r["arms"].items()])
 
 
 def injection_table(r: dict) -> str:

@@ -1,0 +1,304 @@
+"""Every figure the README reports comes from a run file in docs/, and anyone can check it.
+
+    python -m rag_vs_ft runs --verify [--json]   # recompute, compare with the tree, compare the README
+    python -m rag_vs_ft runs --render            # rewrite the README's generated tables from the runs
+
+A run's `produced_by` names what produced it: the code (a hash of the package's files: source, prompts,
+vocabularies), the commit, the corpus, the cases, the adapters, the backend and decoding settings, the
+date. `verify` recomputes each run's aggregates from its per-case rows, and checks that the run matches
+the current tree, or the commit it names (read through git: check that commit out and the run is
+re-derivable); otherwise the run is stale, and verify says which part differs. The README's tables sit
+between `<!-- runs:NAME -->` and `<!-- /runs -->` and must equal what the runs render.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from .config import REPO
+
+RUNS = [REPO / "docs" / "reference", REPO / "docs" / "runs"]
+README = REPO / "README.md"
+READER = "reader"  # the adapter the RAG column's Assessment is written with (finetune.READER)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Tree:
+    """The repository's files: the working tree, or a commit's (read through git)."""
+
+    def __init__(self, commit: str | None = None, root: Path = REPO):
+        self.commit, self.root = commit, root
+
+    def files(self, folder: str, suffix: str = "") -> list[str]:
+        """Paths under `folder`, relative to the root, sorted; compiled files left out."""
+        if self.commit:
+            out = _git("ls-tree", "-r", "--name-only", self.commit, "--", folder).decode().split("\n")
+        else:
+            base = self.root / folder
+            out = [p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file()] if base.is_dir() else []
+        return sorted(p for p in out if p and p.endswith(suffix) and "__pycache__" not in p and not p.endswith(".pyc"))
+
+    def read(self, path: str) -> bytes:
+        return _git("show", f"{self.commit}:{path}") if self.commit else (self.root / path).read_bytes()
+
+
+def _git(*args: str) -> bytes:
+    out = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, timeout=60)
+    if out.returncode:
+        raise LookupError(out.stderr.decode().strip() or f"git {args[0]} failed")
+    return out.stdout
+
+
+def code(tree: Tree | None = None) -> str:
+    """The code identity: every file of the package, names included."""
+    tree = tree or Tree()
+    return _sha(b"".join(p.encode() + tree.read(p) for p in tree.files("rag_vs_ft")))[:16]
+
+
+def identity(tree: Tree, which: str | None = None, adapters: list[str] = ()) -> dict:
+    """The parts of `produced_by` a tree determines, computed the way `evaluate.provenance` records them."""
+    out = {"code": code(tree)}
+    if which:
+        docs = sorted(tree.files("corpus/research", ".md") + tree.files("corpus/incoming", ".md"))
+        docs += tree.files(f"corpus/uploads/{which}")
+        out["corpus_sha256"] = _sha(b"".join(Path(p).name.encode() + tree.read(p) for p in docs))
+        out["cases_sha256"] = {name: _sha(tree.read(f"corpus/cases/{name}.json")) for name in ("train", which)}
+    if adapters:
+        out["adapters"] = {a: _sha(tree.read(f"adapters/{a}/adapter_model.safetensors")) for a in adapters}
+    return out
+
+
+def commit() -> tuple[str | None, bool]:
+    """(the short commit, whether the package, corpus or adapters differ from it): a run made on a
+    changed tree cannot be re-derived from its commit."""
+    try:
+        head = _git("rev-parse", "--short", "HEAD").decode().strip()
+        dirty = bool(_git("status", "--porcelain", "--", "rag_vs_ft", "corpus", "adapters").strip())
+    except (LookupError, OSError):
+        return None, True
+    return head, dirty
+
+
+def stamp() -> dict:
+    """The code identity and commit, for a run's `produced_by`."""
+    head, dirty = commit()
+    return {"code": code(), "commit": head, "dirty": dirty}
+
+
+# --- recomputing aggregates ----------------------------------------------------------------------
+
+def kind(run: dict) -> str:
+    if "arms" in run:
+        return "injection"
+    if "modes" in run:
+        return "eval"
+    if "nothing_copied" in run:
+        return "plan"
+    return "bench"
+
+
+def recompute(run: dict) -> dict:
+    """The run's aggregates, computed again from its rows (the bench's from its timing samples)."""
+    from . import evaluate
+    k = kind(run)
+    if k == "eval":
+        modes = list(run["modes"])
+        metrics = list(next(iter(run["modes"].values())))
+        pairs = list(next(iter(run["paired"].values()))) if run.get("paired") else []
+        return evaluate.summarize(run["rows"], modes, metrics, pairs)
+    if k == "plan":
+        return {m: evaluate.bootstrap([r[m] for r in run["rows"]]) for m in evaluate.PLAN_METRICS} | \
+            {"cases": len(run["rows"])}
+    if k == "injection":
+        return {"arms": evaluate.arms(run["rows"]), "cases": len({r["case"] for r in run["rows"]})}
+    from . import bench
+    return bench.recompute(run)
+
+
+def _differences(stored, fresh, path: str = "") -> list[str]:
+    if isinstance(fresh, dict):
+        return [d for k in fresh for d in _differences((stored or {}).get(k) if isinstance(stored, dict) else None,
+                                                        fresh[k], f"{path}.{k}" if path else k)]
+    return [] if stored == fresh else [f"{path}: recorded {stored!r}, rows give {fresh!r}"]
+
+
+# --- checking a run against the tree ------------------------------------------------------------
+
+def parts(run: dict) -> tuple[str | None, list[str]]:
+    """(the case set, the adapters) a run's identity covers."""
+    by = run.get("produced_by") or {}
+    return run.get("case_set") or by.get("case_set"), list(by.get("adapters") or {})
+
+
+def _mismatch(by: dict, ident: dict) -> list[str]:
+    return [k for k, v in ident.items() if by.get(k) != v]
+
+
+def match(run: dict, now: dict | None = None) -> dict:
+    """{"status": "current" | "as of commit" | "stale", "differs": [...], "detail": str}."""
+    by = run.get("produced_by") or {}
+    which, adapters = parts(run)
+    if "code" not in by:
+        return {"status": "stale", "differs": ["code"], "detail": "no code identity recorded"}
+    now = now or identity(Tree(), which, adapters)
+    differs = _mismatch(by, now)
+    if not differs:
+        return {"status": "current", "differs": [], "detail": "matches the working tree"}
+    if by.get("commit") and not by.get("dirty"):
+        try:
+            then = identity(Tree(by["commit"]), which, adapters)
+        except LookupError as e:
+            return {"status": "stale", "differs": differs, "detail": f"commit {by['commit']} unreadable: {e}"}
+        if not _mismatch(by, then):
+            changed = _git("diff", "--name-only", by["commit"], "--", "rag_vs_ft", "corpus", "adapters").decode().split()
+            return {"status": "as of commit", "differs": differs,
+                    "detail": f"re-derivable at {by['commit']}; since then {', '.join(differs)} changed "
+                              f"({len(changed)} files)"}
+        return {"status": "stale", "differs": differs,
+                "detail": f"{', '.join(_mismatch(by, then))} match neither the tree nor commit {by['commit']}"}
+    return {"status": "stale", "differs": differs, "detail": f"{', '.join(differs)} differ from the working tree "
+                                                             "and no clean commit is recorded"}
+
+
+# --- README tables -------------------------------------------------------------------------------
+
+def load_all() -> dict[str, dict]:
+    """Every run file, by name (`reference/last`, `runs/heldout4`, ...)."""
+    return {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for folder in RUNS for p in sorted(folder.glob("*.json"))}
+
+
+def _m(x) -> str:
+    return "–" if x is None or x.get("mean") is None else f"{x['mean']:.2f}"
+
+
+def _ci(x) -> str:
+    return "–" if x is None or x.get("mean") is None else f"{x['mean']:.2f} ({x['ci95'][0]:.2f}–{x['ci95'][1]:.2f})"
+
+
+def _when(run: dict) -> str:
+    by = run.get("produced_by") or {}
+    return f"{by.get('date', '?')}, {by.get('commit') or '?'}"
+
+
+EVAL_COLUMNS = (("key facts added", "key_fact_recall"), ("uploads used", "upload_used"),
+                ("wrong population", "wrong_population"), ("citation faithfulness", "citation_faithfulness"),
+                ("recall@3", "recall_at_k"), ("memorization", "memorization"), ("s/report", "latency_s"))
+
+
+def table_reference(runs: dict) -> str:
+    run = runs["reference/last"]
+    cols = [c for c in EVAL_COLUMNS if any(v.get(c[1], {}).get("mean") is not None for v in run["modes"].values())]
+    lines = [f"{run['cases']} `{run['case_set']}` cases, {run['produced_by'].get('backend')} backend, run {_when(run)}; "
+             "mean (95% bootstrap interval).", "",
+             "| mode | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines += [f"| {mode} | " + " | ".join(_ci(v.get(k)) if k == "key_fact_recall" else _m(v.get(k)) for _, k in cols)
+              + " |" for mode, v in run["modes"].items()]
+    lines += ["", "Paired difference in key facts added (bootstrap over cases):", ""]
+    lines += [f"- {pair}: {p['key_fact_recall']['mean']:+.2f} ({p['key_fact_recall']['ci95'][0]:+.2f} to "
+              f"{p['key_fact_recall']['ci95'][1]:+.2f}), {p['key_fact_recall']['cases']} cases"
+              for pair, p in run["paired"].items() if p["key_fact_recall"]["mean"] is not None]
+    return "\n".join(lines)
+
+
+def table_sets(runs: dict) -> str:
+    """One row per case set run with generation: the figures issue targets are read from."""
+    lines = ["| run | cases | RAG key facts added | fine-tuned | oracle | uploads used | wrong population | "
+             "citation faithfulness | recall@3 | run |", "|---" * 10 + "|"]
+    for name, run in runs.items():
+        if kind(run) != "eval" or name == "reference/last":
+            continue
+        m = run["modes"]
+        g = lambda mode, k: m.get(mode, {}).get(k)
+        lines.append(f"| `{run['case_set']}` | {run['cases']} | {_ci(g('rag', 'key_fact_recall'))} | "
+                     f"{_m(g('finetuned', 'key_fact_recall'))} | {_m(g('rag-oracle', 'key_fact_recall'))} | "
+                     f"{_m(g('rag', 'upload_used'))} | {_m(g('rag', 'wrong_population'))} | "
+                     f"{_m(g('rag', 'citation_faithfulness'))} | {_m(g('rag', 'recall_at_k'))} | {_when(run)} |")
+    return "\n".join(lines)
+
+
+def table_plans(runs: dict) -> str:
+    lines = ["| set | cases | key facts added | uploads used | wrong population | nothing copied | run |",
+             "|---" * 7 + "|"]
+    lines += [f"| `{run['case_set']}` | {run['cases']} | {_m(run['key_fact_recall'])} | {_m(run['upload_used'])} | "
+              f"{_m(run['wrong_population'])} | {_m(run['nothing_copied'])} | {_when(run)} |"
+              for run in runs.values() if kind(run) == "plan"]
+    return "\n".join(lines)
+
+
+def table_injection(runs: dict) -> str:
+    from . import evaluate
+    run = runs["reference/injection"]
+    return evaluate.injection_markdown(run) + f"\n\nRun {_when(run)}."
+
+
+def table_bench(runs: dict) -> str:
+    from . import bench
+    run = runs.get("runs/bench")
+    return bench.table(run) + f"\n\nRun {_when(run)}, {run['produced_by'].get('cores')} cores." if run else \
+        "Not measured yet: `python -m rag_vs_ft bench --json`."
+
+
+def table_retrieval(runs: dict) -> str:
+    run = runs["runs/bench-retrieval"]
+    lines = ["| chunks | dense p50 / p95 ms | hybrid + reading p50 / p95 ms | reading alone p50 ms |", "|---|---|---|---|"]
+    lines += [f"| {int(n):,} | {d['p50']} / {d['p95']} | {h['p50']} / {h['p95']} | {h['reading_ms_p50']} |"
+              for (n, d), h in zip(run["retrieval_ms"].items(), run["hybrid_retrieval_ms"].values())]
+    return "\n".join(lines) + f"\n\nRun {_when(run)}."
+
+
+TABLES = {"reference": table_reference, "sets": table_sets, "plans": table_plans, "injection": table_injection,
+          "bench": table_bench, "retrieval": table_retrieval}
+BLOCK = re.compile(r"(<!-- runs:(\w+) -->\n)(.*?)(<!-- /runs -->)", re.S)
+
+
+def render(text: str, runs: dict) -> str:
+    """The text with every generated block replaced by what its runs render now."""
+    return BLOCK.sub(lambda m: f"{m[1]}{TABLES[m[2]](runs)}\n{m[4]}", text)
+
+
+# --- the whole check ------------------------------------------------------------------------------
+
+def verify(readme: Path = README, runs: dict | None = None, identities: bool = True) -> dict:
+    """{"ok": bool, "runs": {name: {"rows": [...], "status", "detail"}}, "readme": [...]}. `identities=False`
+    skips the comparison with the tree (the part that reads git and the adapters)."""
+    runs = runs if runs is not None else load_all()
+    out, ok = {}, True
+    for name, run in runs.items():
+        try:
+            fresh = recompute(run) if "rows" in run or kind(run) == "bench" else None
+            diffs = _differences(run, fresh) if fresh else ["no per-case rows or timing samples: the aggregates "
+                                                            "cannot be recomputed"]
+        except (KeyError, TypeError, ValueError) as e:
+            diffs = [f"rows unreadable: {e!r}"]
+        entry = {"rows": diffs}
+        if identities:
+            entry |= match(run)
+        ok &= not diffs and entry.get("status") != "stale"
+        out[name] = entry
+    text = readme.read_text()
+    blocks = [m[2] for m in BLOCK.finditer(text)]
+    unknown = [b for b in blocks if b not in TABLES]
+    stale_tables = [] if unknown else [b for b in blocks if render(_only(text, b), runs) != _only(text, b)]
+    readme_problems = [f"unknown table {b}" for b in unknown] + [f"table {b} differs from its runs" for b in stale_tables]
+    return {"ok": ok and not readme_problems, "runs": out, "readme": readme_problems}
+
+
+def _only(text: str, name: str) -> str:
+    m = next(m for m in BLOCK.finditer(text) if m[2] == name)
+    return m[0]
+
+
+def report(result: dict) -> str:
+    lines = []
+    for name, r in result["runs"].items():
+        state = "rows ok" if not r["rows"] else f"ROWS DIFFER: {'; '.join(r['rows'][:3])}"
+        lines.append(f"{name}: {state}" + (f"; {r['status']}: {r['detail']}" if "status" in r else ""))
+    lines += [f"README: {p}" for p in result["readme"]] or ["README: every generated table equals its runs"]
+    lines.append("verified" if result["ok"] else "NOT verified")
+    return "\n".join(lines)
