@@ -340,14 +340,17 @@ def _eval_flags(p):
 cmd_eval.configure = _eval_flags
 
 
-@command("bench", "print speed and memory figures")
+@command("bench", "print speed and memory figures (and keep them for decide)")
 def cmd_bench(args, cfg) -> int:
     from . import bench
     if args.retrieval:
         r = bench.retrieval(cfg)
         emit(args, r, "\n".join(f"{k}: {v}" for k, v in r.items()))
         return 0
+    import datetime as dt
     r = bench.run(cfg, args.quick, progress=lambda m: None if args.json else print(m, file=sys.stderr))
+    r["produced_by"] = {"command": _command(), "date": dt.date.today().isoformat(), "quick": args.quick}
+    bench.save(cfg, r)  # Decide prices both methods from it
     emit(args, r, bench.table(r))
     return 0
 
