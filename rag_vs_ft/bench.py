@@ -4,6 +4,8 @@
     python -m rag_vs_ft bench --quick    # smaller sizes, under two minutes
     python -m rag_vs_ft bench --retrieval --json  # retrieval alone at 1k, 10k and 50k chunks
 
+The whole table and the quick one are also saved to DATA/eval/bench.json, for the Decide page.
+
 Generation is timed per mode with the shipped adapters (greedy, the app's settings); with the
 optional llama-cpp-python installed, llama.cpp runs the same GGUF in the same process for a ratio.
 
@@ -25,6 +27,7 @@ from typing import Iterator
 
 from . import index, models
 from .config import Config
+from .files import write_json
 
 WORDS = ("patients trial randomized placebo hazard ratio kidney heart failure diabetes dose daily weekly "
          "outcome events reduction blood pressure cholesterol asthma inhaler exacerbation pneumonia "
@@ -410,6 +413,18 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
         progress("fine-tuning steps, in a fresh process…")
         out.update(finetune_figures(bcfg))
     return out | {"produced_by": stamp(out["backend"])}
+
+
+def path(cfg: Config) -> Path:
+    return cfg.eval_dir / "bench.json"
+
+
+def save(cfg: Config, r: dict) -> Path:
+    """Keep the figures (full or --quick) where Decide reads them: serving memory, ingest speed and
+    training cost are this machine's, so its cost model prices both methods from them."""
+    cfg.eval_dir.mkdir(parents=True, exist_ok=True)
+    write_json(path(cfg), r)
+    return path(cfg)
 
 
 def table(r: dict) -> str:

@@ -6,6 +6,7 @@
     python -m rag_vs_ft remove DOC_ID --json
     python -m rag_vs_ft replay --json
     python -m rag_vs_ft votes --json
+    python -m rag_vs_ft decide --json --reports-per-day 200 --changes-every-days 7
 
 User mistakes print one line on stderr and exit non-zero; data goes to stdout (--json where it is data).
 """
@@ -340,7 +341,7 @@ def _eval_flags(p):
 cmd_eval.configure = _eval_flags
 
 
-@command("bench", "print speed and memory figures")
+@command("bench", "print speed and memory figures (and keep them for decide)")
 def cmd_bench(args, cfg) -> int:
     from . import bench
     if args.retrieval:
@@ -349,7 +350,8 @@ def cmd_bench(args, cfg) -> int:
         emit(args, r, "\n".join(f"{k}: {v}" for k, v in r.items()))
         return 0
     r = bench.run(cfg, args.quick, progress=lambda m: None if args.json else print(m, file=sys.stderr))
-    r["produced_by"]["command"] = _command()
+    r["produced_by"] |= {"command": _command(), "quick": args.quick}
+    bench.save(cfg, r)  # Decide prices both methods from it
     emit(args, r, bench.table(r))
     return 0
 
@@ -382,6 +384,42 @@ def _runs_flags(p):
 
 
 cmd_runs.configure = _runs_flags
+
+
+@command("decide", "recommend RAG, fine-tuning or both, and price both from this machine's measurements")
+def cmd_decide(args, cfg) -> int:
+    from . import decide
+    if args.reports_per_day < 0 or args.changes_every_days < 0 or args.documents_per_change < 0:
+        raise UserError("--reports-per-day, --changes-every-days and --documents-per-change cannot be negative")
+    s = decide.Situation(needs_current_knowledge=args.current_knowledge, style_matters_most=args.style,
+                         labelled_examples=args.labelled_examples, gpu_available=args.gpu,
+                         changes_every_days=args.changes_every_days, needs_citations=args.citations,
+                         reports_per_day=args.reports_per_day, documents_per_change=args.documents_per_change)
+    d = decide.decision(cfg, s, args.adapter)
+    d["costs"].pop("series")  # the chart's points; the page draws them
+    emit(args, d, decide.text(d))
+    return 0
+
+
+def _decide_flags(p):
+    from . import decide
+    s = decide.Situation()
+    p.add_argument("--reports-per-day", type=float, default=s.reports_per_day, help=f"default {s.reports_per_day:g}")
+    p.add_argument("--changes-every-days", type=float, default=s.changes_every_days,
+                   help=f"how often the knowledge changes; 0 = never (default {s.changes_every_days:g})")
+    p.add_argument("--documents-per-change", type=int, default=s.documents_per_change,
+                   help=f"documents RAG ingests at each change (default {s.documents_per_change})")
+    p.add_argument("--labelled-examples", type=int, default=s.labelled_examples,
+                   help=f"size of the task's training set (default {s.labelled_examples})")
+    p.add_argument("--gpu", action="store_true", help="a GPU is available for training")
+    p.add_argument("--style", action="store_true", help="the goal is mainly a style or format")
+    p.add_argument("--no-citations", dest="citations", action="store_false", help="users do not need citations")
+    p.add_argument("--no-current-knowledge", dest="current_knowledge", action="store_false",
+                   help="answers need no external or up-to-date knowledge")
+    p.add_argument("--adapter", default="finetuned", help="whose training run to price (its manifest)")
+
+
+cmd_decide.configure = _decide_flags
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import re
+import resource
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -228,6 +229,9 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
         "best_val_loss": state["best_val_loss"], "best_step": state["best_step"],
         "kept": "best validation loss" if ts.early_stopping else "last step",
         "history": state["history"], "wall_s": round(time.time() - t0, 1),
+        # the training process's peak so far (Linux reports KiB), as bench measures it; Decide quotes it
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
         "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": torch.get_num_threads(),
         "started_from": str(start_from) if start_from else None,
     }

@@ -6,7 +6,7 @@ import pytest
 
 from rag_vs_ft.cli import COMMANDS
 
-NAMES = ["doctor", "ingest", "docs", "remove", "finetune", "report", "replay", "votes", "eval", "bench"]
+NAMES = ["doctor", "ingest", "docs", "remove", "finetune", "report", "replay", "votes", "eval", "bench", "decide"]
 
 
 def cli(*args, timeout=120):

@@ -76,6 +76,7 @@ def test_training_from_the_app_runs_in_the_background(cfg, models_home):
     assert state["status"] == "finished" and state["step"] == 2
     m = json.loads((cfg.adapters_dir / "bg" / "manifest.json").read_text())
     assert m["settings"]["rank"] == 4 and m["steps"] == 2
+    assert m["wall_s"] > 0 and m["peak_rss_mb"] > 100, "Decide prices a training run from these"
     from rag_vs_ft.errors import UserError
     with pytest.raises(UserError, match="exists"):
         finetune.start(cfg, "bg", ts)

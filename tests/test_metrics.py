@@ -101,42 +101,6 @@ def test_compose_case_from_fields():
         "71-year-old woman with HFpEF. Labs: NT-proBNP 900 pg/mL. Medications: furosemide 40 mg.")
 
 
-def test_recommendation_quotes_the_measurements():
-    from rag_vs_ft import decide
-    result = {"modes": {"rag": {"key_fact_recall": {"mean": 0.8, "ci95": [0.7, 0.9]},
-                                "citation_precision": {"mean": 0.6, "ci95": [0.5, 0.7]}},
-                        "finetuned": {"key_fact_recall": {"mean": 0.3, "ci95": [0.2, 0.4]},
-                                      "memorization": {"mean": 0.4, "ci95": [0.3, 0.5]}}}}
-    r = decide.recommend(decide.Situation(), result)
-    assert r["recommendation"] == "RAG"
-    evidence = " ".join(x["evidence"] or "" for x in r["reasons"])
-    assert "RAG 0.80 (95% CI 0.70–0.90) vs fine-tuned 0.30" in evidence and "0.60" in evidence
-    assert not any("paired" in x["reason"] for x in r["reasons"]), "no paired result, no claim of a difference"
-    result["paired"] = {"rag - finetuned": {"key_fact_recall": {"mean": 0.5, "ci95": [0.3, 0.7], "cases": 36,
-                                                                "excludes_zero": True}}}
-    paired = decide.recommend(decide.Situation(), result)
-    reason = next(x for x in paired["reasons"] if "paired interval" in x["reason"])
-    assert reason["points"] == 2 and "paired difference over 36 cases +0.50 (95% CI +0.30 to +0.70)" in reason["evidence"]
-    style = decide.recommend(decide.Situation(needs_current_knowledge=False, style_matters_most=True,
-                                              labelled_examples=5000, gpu_available=True,
-                                              knowledge_changes="never", needs_citations=False))
-    assert style["recommendation"] == "fine-tuning" and style["rag"] == 0
-    both = decide.recommend(decide.Situation(style_matters_most=True, labelled_examples=5000, gpu_available=True))
-    assert both["recommendation"] == "both"
-
-
-def test_recommendation_quotes_the_knowledge_injection_experiment():
-    from rag_vs_ft import decide
-    arm = lambda before, after: {"before": {"mean": before, "ci95": [0, 1]}, "after": {"mean": after, "ci95": [0, 1]}}
-    injection = {"cases": 8, "documents": ["a", "b", "c", "d"], "arms": {
-        "finetuned": arm(0.31, 0.31), "rag": arm(0.125, 0.625), "finetuned+continued": arm(0.31, 0.125)}}
-    r = decide.recommend(decide.Situation(knowledge_changes="weekly"), None, injection)
-    changes = next(x for x in r["reasons"] if "Knowledge changes weekly" in x["reason"])
-    assert changes["evidence"] == ("key-fact recall on 8 cases before → after 4 new documents arrived: "
-                                   "RAG 0.12 → 0.62; fine-tuning with continued training 0.31 → 0.12")
-    assert decide.recommend(decide.Situation(knowledge_changes="weekly"), None, {"broken": 1})["reasons"]
-
-
 def test_a_citation_after_the_full_stop_belongs_to_that_sentence():
     passages = ["Practice point: add dapagliflozin 10 mg once daily in CKD."]
     assert support.sentences("Plan: Add dapagliflozin 10 mg once daily. [1]") == ["Add dapagliflozin 10 mg once daily [1]."]
