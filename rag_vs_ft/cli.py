@@ -368,8 +368,9 @@ cmd_bench.configure = _bench_flags
 def cmd_runs(args, cfg) -> int:
     from . import runs
     if args.render:
-        runs.README.write_text(runs.render(runs.README.read_text(), runs.load_all()))
-        print(f"rewrote the generated tables in {runs.README}", file=sys.stderr)
+        for page in runs.pages():
+            page.write_text(runs.render(page.read_text(), runs.load_all()))
+        print("rewrote the generated tables in README.md and docs/", file=sys.stderr)
         return 0
     r = runs.verify()
     emit(args, r, runs.report(r))

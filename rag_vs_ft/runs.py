@@ -22,7 +22,8 @@ from .config import REPO
 
 RUNS = [REPO / "docs" / "reference", REPO / "docs" / "runs"]
 README = REPO / "README.md"
-READER = "reader"  # the adapter the RAG column's Assessment is written with (finetune.READER)
+IDENTITY_PATHS = ("rag_vs_ft", "corpus", "adapters", ":(exclude)corpus/cases/ledger.json")  # the ledger
+# records runs; it does not shape them
 
 
 def _sha(data: bytes) -> str:
@@ -79,7 +80,7 @@ def commit() -> tuple[str | None, bool]:
     changed tree cannot be re-derived from its commit."""
     try:
         head = _git("rev-parse", "--short", "HEAD").decode().strip()
-        dirty = bool(_git("status", "--porcelain", "--", "rag_vs_ft", "corpus", "adapters").strip())
+        dirty = bool(_git("status", "--porcelain", "--", *IDENTITY_PATHS).strip())
     except (LookupError, OSError):
         return None, True
     return head, dirty
@@ -156,10 +157,10 @@ def match(run: dict, now: dict | None = None) -> dict:
         except LookupError as e:
             return {"status": "stale", "differs": differs, "detail": f"commit {by['commit']} unreadable: {e}"}
         if not _mismatch(by, then):
-            changed = _git("diff", "--name-only", by["commit"], "--", "rag_vs_ft", "corpus", "adapters").decode().split()
+            changed = _git("diff", "--name-only", by["commit"], "--", *IDENTITY_PATHS).decode().split()
             return {"status": "as of commit", "differs": differs,
                     "detail": f"re-derivable at {by['commit']}; since then {', '.join(differs)} changed "
-                              f"({len(changed)} files)"}
+                              f"({len(changed)} files under {', '.join(IDENTITY_PATHS[:3])})"}
         return {"status": "stale", "differs": differs,
                 "detail": f"{', '.join(_mismatch(by, then))} match neither the tree nor commit {by['commit']}"}
     return {"status": "stale", "differs": differs, "detail": f"{', '.join(differs)} differ from the working tree "
@@ -252,7 +253,52 @@ def table_retrieval(runs: dict) -> str:
     return "\n".join(lines) + f"\n\nRun {_when(run)}."
 
 
-TABLES = {"reference": table_reference, "sets": table_sets, "plans": table_plans, "injection": table_injection,
+def _mode(metric: str, mode: str = "rag", stored: bool = False):
+    """A mode's mean from a run; `stored=True`: over the cases whose documents are in the store."""
+    from . import evaluate
+
+    def get(run):
+        if not stored:
+            return run["modes"].get(mode, {}).get(metric, {}).get("mean")
+        rows = [r for r in run["rows"] if r["mode"] == mode and not r.get("needs_incoming")]
+        return evaluate.bootstrap([r.get(metric) for r in rows])["mean"]
+    return get
+
+
+def _paired_low(run):
+    p = run.get("paired", {}).get("rag - finetuned", {}).get("key_fact_recall", {})
+    return (p.get("ci95") or [None])[0]
+
+
+HELD_TOPIC, HELD_TEN = ("runs/heldout4", "runs/heldout6"), ("runs/heldout5", "runs/heldout7")
+TARGETS = [  # (target, runs it is read from, the figure, "≥" or "≤", threshold): issue #22's, as written
+    ("the Plan names the upload's treatment and cites the upload, topic-diverse held-out", HELD_TOPIC,
+     _mode("upload_used"), "≥", 0.90),
+    ("new-content recall (key facts added), RAG, shipped-topic held-out", HELD_TEN, _mode("key_fact_recall"), "≥", 0.70),
+    ("paired RAG − fine-tuned excludes 0: the 95% interval's lower bound", HELD_TEN, _paired_low, ">", 0.0),
+    ("wrong-population copies (share of RAG reports that cite)", HELD_TOPIC + HELD_TEN, _mode("wrong_population"), "≤", 0.02),
+    ("citation faithfulness", HELD_TOPIC + HELD_TEN, _mode("citation_faithfulness"), "≥", 0.95),
+    ("retrieval recall@3 on documents in the store", HELD_TOPIC + HELD_TEN, _mode("recall_at_k", stored=True), "≥", 0.90),
+    ("hybrid retrieval p95 at 50k chunks, ms", ("runs/bench-retrieval",),
+     lambda r: r["hybrid_retrieval_ms"]["50000"]["p95"], "≤", 25),
+    ("reading the case and its candidates adds, ms (p50, worst size)", ("runs/bench-retrieval",),
+     lambda r: max(v["reading_ms_p50"] for v in r["hybrid_retrieval_ms"].values()), "≤", 50),
+]
+
+
+def table_targets(runs: dict) -> str:
+    lines = ["| target | run | measured | |", "|---|---|---|---|"]
+    for text, names, get, op, threshold in TARGETS:
+        for name in names:
+            if name not in runs or (value := get(runs[name])) is None:
+                continue
+            met = {"≥": value >= threshold, ">": value > threshold, "≤": value <= threshold}[op]
+            verdict = "met" if met else f"**missed** by {abs(value - threshold):.2f}"
+            lines.append(f"| {text} {op} {threshold:g} | `{name.split('/')[1]}` | {value:.2f} | {verdict} |")
+    return "\n".join(lines)
+
+
+TABLES = {"targets": table_targets, "reference": table_reference, "sets": table_sets, "plans": table_plans, "injection": table_injection,
           "bench": table_bench, "retrieval": table_retrieval}
 BLOCK = re.compile(r"(<!-- runs:(\w+) -->\n)(.*?)(<!-- /runs -->)", re.S)
 
@@ -281,17 +327,20 @@ def verify(readme: Path = README, runs: dict | None = None, identities: bool = T
             entry |= match(run)
         ok &= not diffs and entry.get("status") != "stale"
         out[name] = entry
-    text = readme.read_text()
-    blocks = [m[2] for m in BLOCK.finditer(text)]
-    unknown = [b for b in blocks if b not in TABLES]
-    stale_tables = [] if unknown else [b for b in blocks if render(_only(text, b), runs) != _only(text, b)]
-    readme_problems = [f"unknown table {b}" for b in unknown] + [f"table {b} differs from its runs" for b in stale_tables]
-    return {"ok": ok and not readme_problems, "runs": out, "readme": readme_problems}
+    problems = []
+    for page in ([readme] if readme != README else pages()):
+        for m in BLOCK.finditer(page.read_text()):
+            where = "" if page == readme else f" in {page.relative_to(REPO)}"
+            if m[2] not in TABLES:
+                problems.append(f"unknown table {m[2]}{where}")
+            elif render(m[0], runs) != m[0]:
+                problems.append(f"table {m[2]}{where} differs from its runs")
+    return {"ok": ok and not problems, "runs": out, "readme": problems}
 
 
-def _only(text: str, name: str) -> str:
-    m = next(m for m in BLOCK.finditer(text) if m[2] == name)
-    return m[0]
+def pages() -> list[Path]:
+    """The pages that carry generated tables: the README and docs/."""
+    return [README, *sorted((REPO / "docs").glob("*.md"))]
 
 
 def report(result: dict) -> str:
