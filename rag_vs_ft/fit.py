@@ -209,7 +209,7 @@ _TRIED = re.compile(r"\b(?:despite|after (?:failure of|failing|failed)|who (?:ha
                     r"controlled|uncontrolled|still \w+(?: \w+){0,4}) (?:on|with|despite)|already (?:on|taking|"
                     r"receiving)|refractory to|intoleran\w+ (?:of|to)|could not tolerate|(?:who have|who are|while) "
                     r"(?:been )?(?:taking|on) (?:a |an )?stable)\b[\s,]+(?:or who could not tolerate,?\s*)?"
-                    r"(?P<what>[^;.()]{3,80})", re.I)
+                    r"(?P<what>[^;.]{3,80})", re.I)  # read past brackets: "transmucosal (sublingual) buprenorphine"
 _FILLER = re.compile(r"\b(?:at least|one|two|three|four|\d+|or more|adequate|adequately|dosed|doses?|trials?|"
                      r"courses?|of|and|or|the|a|an|any|other|prior|previous|standard|conventional|first-line|"
                      r"treatments?|therapy|therapies|drugs?|medicines?|medications?|agents?|before|maximally|"
@@ -247,6 +247,7 @@ def _taken(case: str, names: list[str]) -> tuple[set[str], bool]:
     return found, denied
 
 
+_NEGATED_BEFORE = re.compile(r"\b(?:not|never)\s+$", re.I)
 _MEDS = re.compile(r"\b(?:medications?|medicines?|takes|taking|treated with|on)\b", re.I)
 
 
@@ -260,7 +261,10 @@ def treatments(who: str, case: str) -> str | None:
         if taken and any(n in drug_classes() or len(names) < 6 for n in names):
             return f"the population has not taken {m.group('what').strip()}; the case has ({', '.join(sorted(taken))})"
     for m in _TRIED.finditer(who):
-        what = re.split(r",\s*(?:who|and|or|to|with)\b|\s(?:who|to reduce|and have)\b", m.group("what"))[0]
+        if _NEGATED_BEFORE.search(who[max(0, m.start() - 12): m.start()]):  # "not already on": naive, not tried
+            continue
+        what = re.sub(r"\([^)]*(?:\)|$)", " ", m.group("what"))  # a bracket explains; it names no treatment
+        what = re.split(r",\s*(?:who|and|or|to|with)\b|\s(?:who|to reduce|and have)\b", what)[0]
         names, count = _members(what)
         if not names:
             continue
@@ -360,18 +364,33 @@ def applicability(recommendation: str, case: str) -> float:
     case has ("without diabetes"), names the other ejection-fraction class, or sets a threshold the
     case's own number misses ("eosinophils of 300 or more", the case 260); otherwise the share
     of the population's conditions the case has; 0 when it names none (`verdict` calls that unknown)."""
-    has, ruled_out = set(concepts.problems(case)), concepts.negated(case)
+    if ruled_out(recommendation, case):
+        return 0.0
+    groups, has = concepts.needs_groups(recommendation), _has(recommendation, case)
+    return sum(bool(g & has) for g in groups) / len(groups) if groups else 0.0
+
+
+def _has(recommendation: str, case: str) -> set[str]:
+    """The vocabulary's conditions the case has, with what they imply, and obesity by the population's
+    own BMI threshold ("a BMI of 27 or more": its own number decides; "30, or 27 with ...": the first)."""
+    has = set(concepts.problems(case))
     for c in list(has):
         has |= concepts.IMPLIES.get(c, set())
     bmi = next((float(m.group("n")) for m in concepts._LIMIT.finditer(concepts.population(recommendation))
                 if m.group("bmi")), None)
     if bmi and concepts.values(case).get("bmi", 0) >= bmi:
-        has.add("obesity")  # "a BMI of 27 or more": its own number decides; "30, or 27 with ...": the first
+        has.add("obesity")
+    return has
+
+
+def ruled_out(recommendation: str, case: str) -> bool:
+    """Whether the case rules out a condition the population needs, has one it excludes, falls outside
+    its numbers, or has the condition's conflicting sibling: a contradiction, not merely a condition the
+    case does not mention."""
+    has, negated = _has(recommendation, case), concepts.negated(case)
     groups, exclude = concepts.needs_groups(recommendation), concepts.excludes(recommendation)
-    if any(g <= ruled_out for g in groups) or exclude & has or outside(recommendation, case) or \
-            any(all(concepts.CONFLICTS.get(c) in has and c not in has for c in g) for g in groups):
-        return 0.0
-    return sum(bool(g & has) for g in groups) / len(groups) if groups else 0.0
+    return any(g <= negated for g in groups) or bool(exclude & has) or bool(outside(recommendation, case)) or \
+        any(all(concepts.CONFLICTS.get(c) in has and c not in has for c in g) for g in groups)
 
 
 # ---------------------------------------------------------------- the verdict
@@ -400,7 +419,8 @@ def contradictions(recommendation: str, case: str) -> list[str]:
     return out
 
 
-_TERM = re.compile(r"\b(?=[A-Z0-9-]*\d)[A-Z][A-Z0-9-]{2,9}\b|\b[A-Z]{3,8}\b")  # markers and genes: BRCA1, HER2, EGFR
+_TERM = re.compile(r"\b(?=[A-Z0-9-]*\d)[A-Z][A-Z0-9-]{2,9}\b|(?<![\w-])[A-Z]{3,8}(?:-[A-Z]{2,8})*\b")  # markers and
+# genes: BRCA1, HER2, EGFR; a compound is one term ("DWI-FLAIR mismatch" needs the mismatch, not FLAIR)
 _GENERIC = set("adults adult patients patient people children women with without after before their about other "
                "least which whose those these there where while under years older younger more less than daily "
                "disease diseases condition conditions risk factor factors history treatment therapy therapies "
@@ -446,7 +466,9 @@ def verdict(recommendation: str, case: str) -> tuple[str, list[str]]:
         return CONTRADICTED, reasons
     if known(recommendation):  # whom it is for names known conditions (not only its dosing notes)
         score = applicability(recommendation, case)
-        if score == 0:
+        if score == 0 and ruled_out(recommendation, case):
             return CONTRADICTED, ["a condition the population needs is ruled out or conflicts with the case"]
+        if score == 0:
+            return UNKNOWN, ["the case does not state the population's conditions"]
         return (FITS, []) if score >= 1 else (UNKNOWN, ["the case shows only some of the population's conditions"])
     return UNKNOWN, []

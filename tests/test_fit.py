@@ -41,6 +41,42 @@ def test_a_population_defined_by_its_treatment_is_checked_against_the_medicine_l
     assert fit.verdict(fourier, "Man with a past MI, LDL 130 mg/dL on atorvastatin 80 mg daily.")[0] == fit.FITS
 
 
+OUD = ("Offer buprenorphine to adults with moderate-to-severe opioid use disorder who are not already on opioid "
+       "agonist treatment, including people who use fentanyl: start sublingual buprenorphine-naloxone 4 to 8 mg.")
+MONTHLY = ("For adults with moderate or severe opioid use disorder who have been taking transmucosal (sublingual) "
+           "buprenorphine at a stable dose of 8 to 24 mg daily for at least 7 days, monthly extended-release "
+           "buprenorphine is a suitable alternative to daily dosing.")
+
+
+def test_not_already_on_a_treatment_asks_for_a_patient_who_is_not_on_it():
+    naive = "A 28-year-old woman with severe opioid use disorder who smokes fentanyl daily; no medicines."
+    on_it = "A 39-year-old man with opioid use disorder on sublingual buprenorphine-naloxone 16/4 mg daily."
+    assert fit.verdict(OUD, naive)[0] == fit.UNKNOWN, "'not already on' is not a treatment tried"
+    assert fit.verdict(OUD, on_it)[0] == fit.CONTRADICTED
+    assert fit.verdict(MONTHLY, on_it)[0] == fit.UNKNOWN, "the bracket's synonym and the drug after it count"
+    assert fit.verdict(MONTHLY, naive)[0] == fit.CONTRADICTED
+
+
+def test_a_bracket_that_explains_names_no_treatment_and_a_compound_term_is_one_term():
+    hypopara = ("Adults with chronic hypoparathyroidism that is inadequately controlled on conventional therapy "
+                "(persistent symptoms, hypercalciuria or kidney stones) should be offered palopegteriparatide.")
+    case = "A 44-year-old woman with hypoparathyroidism after thyroidectomy; tingling despite calcitriol and calcium."
+    assert fit.verdict(hypopara, case)[0] == fit.UNKNOWN
+    mismatch = ("For adults with acute ischaemic stroke of unknown onset whose MRI shows a DWI-FLAIR mismatch, give "
+                "intravenous alteplase 0.9 mg/kg.")
+    woke = "A 76-year-old woman woke with left arm weakness. MRI: lesion bright on DWI, no FLAIR hyperintensity."
+    assert not any("FLAIR" in r for r in fit.verdict(mismatch, woke)[1])
+    assert fit.denied_terms("who carry a BRCA1 variant", "No pathogenic variant in BRCA1.") == ["BRCA1"]
+
+
+def test_a_condition_the_case_does_not_mention_is_unknown_one_it_rules_out_contradicts():
+    hf = "In adults with heart failure and LVEF 40% or less, start dapagliflozin 10 mg daily."
+    assert fit.verdict(hf, "A 70-year-old man with atrial fibrillation on apixaban.")[0] == fit.UNKNOWN
+    assert fit.verdict(hf, "A 70-year-old man with atrial fibrillation; no heart failure, LVEF 60%.")[0] == \
+        fit.CONTRADICTED
+    assert fit.verdict(hf, "A 70-year-old man with heart failure, LVEF 30%.")[0] == fit.FITS
+
+
 def test_a_paraphrased_history_of_failure_still_fits():
     galcanezumab = ("Adults with episodic or chronic migraine who have failed two to four preventive drug classes "
                     "should be offered galcanezumab 240 mg then 120 mg monthly.")
