@@ -153,8 +153,8 @@ GOUT_CASE = ("A 58-year-old man with hypertension (BP 152/94 mmHg) and CKD G3a, 
              "flare this year: a hot, swollen first toe joint; serum urate 9.1 mg/dL. Medications: amlodipine 10 mg "
              "daily, ramipril 10 mg daily.")
 
-
 @pytest.mark.parametrize("name, data, case, title, published, drug", [
+
     ("act-tenecteplase.txt", TENECTEPLASE, STROKE,
      "Intravenous tenecteplase for acute ischaemic stroke within 4.5 hours of onset", "2022", "tenecteplase"),
     ("gout-urate-lowering.md", GOUT_NOTE, GOUT_CASE,
@@ -169,6 +169,22 @@ def test_an_upload_on_another_topic_is_titled_dated_and_chosen_over_a_comorbidit
     n = retrieve.choose(shown)
     assert n is not None and shown[n]["doc_id"] == doc["id"], [(p["doc_id"], p["verdict"]) for p in shown]
     assert drug in shown[n]["passage"], "the cited passage names the drug the Plan copies"
+
+
+def test_the_opening_sentence_names_the_topic_when_a_comorbidity_outranks_it(seeded, cfg):
+    """dev3's alcohol case: the whole note ranks the atrial fibrillation guideline (a comorbidity it fits)
+    above the upload; its opening sentence, about alcohol withdrawal, ranks the upload first."""
+    from rag_vs_ft import cases
+    case = next(c for c in cases.load(cfg, "dev3") if c["id"] == "d3b-09")
+    [path] = (cfg.corpus_dir / "uploads" / "dev3").glob(f"{case['uploads'][0]}.*")
+    index.ingest(cfg, [(path.name, path.read_bytes())])
+    own = []
+    retrieve.fused(cfg, case["case"], own=own)
+    assert own[0] != case["uploads"][0] and case["uploads"][0] in own[:retrieve.LEAD]
+    shown = retrieve.passages(cfg, case["case"])
+    n = retrieve.choose(shown)
+    assert n is not None and shown[n]["doc_id"] == case["uploads"][0], [(p["doc_id"], p["verdict"]) for p in shown]
+    assert "naltrexone" in shown[n]["passage"]
 
 
 def test_no_research_is_copied_for_a_topic_nothing_in_the_store_is_about(seeded, cfg):
