@@ -413,10 +413,48 @@ def contradictions(recommendation: str, case: str) -> list[str]:
         v = value(case, name)
         if v is not None and (v < n if op == ">=" else v > n):
             out.append(f"{name} {v:g} is not {op} {n:g}")
+    have, sides = concepts.values(case), {(k, op) for k, op, _ in limits(recommendation)}
+    for k, op, n in limits(who):  # the measures the vocabulary reads (eGFR, LDL, BMI ...), on any topic
+        if (k, "<=" if op == ">=" else ">=") in sides:
+            continue  # the recommendation says what to do on the other side too ("if eGFR is below 45, ...")
+        if k in have and (have[k] < n if op == ">=" else have[k] > n):
+            out.append(f"{k} {have[k]:g} is not {op} {n:g}")
     if reason := treatments(who, case):
+        out.append(reason)
+    if reason := too_late(recommendation, case):
         out.append(reason)
     out += [f"the population has {t}; the case says it has not" for t in denied_terms(who, case)]
     return out
+
+
+_UNIT_HOURS = {"minute": 1 / 60, "hour": 1, "day": 24, "week": 168, "month": 730}
+_COUNT_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_SPAN = r"(?P<n>\d+(?:\.\d+)?|" + "|".join(_COUNT_WORDS) + r")[\s-]+(?P<unit>minute|hour|day|week|month)s?"
+_WINDOW = re.compile(rf"\bwithin {_SPAN} (?:of|after|from) (?:the |a |their |symptom |known )*(?:\w+ )?"
+                     r"(?:onset|injury|symptoms?|exposure|the fall|bite|rash|start)\b", re.I)
+_ELAPSED = re.compile(rf"\b{_SPAN} (?:ago|earlier|after|before (?:arrival|presentation|admission))\b", re.I)
+_ONSET_CUE = re.compile(r"\b(?:noticed|began|begun|started|onset|woke|waking|developed|fell|fall|injur\w*|bitten|"
+                        r"exposed|exposure|symptoms?|rash|pain|since)\b", re.I)
+
+
+def _hours(m: re.Match) -> float:
+    n = m.group("n").lower()
+    return float(_COUNT_WORDS.get(n, n) if n in _COUNT_WORDS else n) * _UNIT_HOURS[m.group("unit").lower()]
+
+
+def too_late(recommendation: str, case: str) -> str | None:
+    """A recommendation for people seen within a time of onset ("within 4.5 hours of symptom onset",
+    "within two weeks of onset", "within 3 hours of injury") against the longest time since onset the
+    case states in a sentence about the onset ("noticed on waking 3 weeks ago", "4.5 hours after the
+    fall"); an old event in a sentence about something else ("an MI 3 years ago") is not read."""
+    window = _WINDOW.search(recommendation)
+    if not window:
+        return None
+    elapsed = [_hours(m) for sentence in re.split(r"(?<=[.;])\s+", case) if _ONSET_CUE.search(sentence)
+               for m in _ELAPSED.finditer(sentence)]
+    if elapsed and max(elapsed) > _hours(window):
+        return f"seen {max(elapsed):g} hours after onset; the population is within {_hours(window):g}"
+    return None
 
 
 _TERM = re.compile(r"\b(?=[A-Z0-9-]*\d)[A-Z][A-Z0-9-]{2,9}\b|(?<![\w-])[A-Z]{3,8}(?:-[A-Z]{2,8})*\b")  # markers and

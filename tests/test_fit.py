@@ -77,6 +77,28 @@ def test_a_condition_the_case_does_not_mention_is_unknown_one_it_rules_out_contr
     assert fit.verdict(hf, "A 70-year-old man with heart failure, LVEF 30%.")[0] == fit.FITS
 
 
+def test_a_time_window_from_onset_is_checked_against_the_time_the_case_states():
+    steroids = ("For adults presenting within two weeks of onset of sudden sensorineural hearing loss, offer oral "
+                "prednisone 1 mg/kg daily.")
+    late = "A 61-year-old man with hearing loss noticed on waking 3 weeks ago; he finished prednisone 4 days ago."
+    early = late.replace("3 weeks ago", "5 days ago")
+    assert fit.verdict(steroids, late)[0] == fit.CONTRADICTED
+    assert fit.verdict(steroids, early)[0] == fit.UNKNOWN
+    txa = "Give tranexamic acid 1 g to adults with mild-to-moderate head injury within 3 hours of injury."
+    assert fit.too_late(txa, "He reached hospital 4.5 hours after the fall.")
+    assert fit.too_late(txa, "He reached hospital 2 hours after the fall. He had an MI 3 years ago.") is None
+
+
+def test_a_measure_the_vocabulary_reads_is_checked_on_any_topic_unless_both_sides_are_covered():
+    lupus = ("In adults with active class III or IV lupus nephritis whose eGFR is above 45 mL/min/1.73 m2, add "
+             "voclosporin 23.7 mg twice daily.")
+    case = "A 29-year-old woman with lupus nephritis class IV; eGFR 41 mL/min/1.73 m2."
+    assert fit.verdict(lupus, case) == (fit.CONTRADICTED, ["egfr 41 is not >= 45"])
+    cystitis = ("For non-pregnant women with uncomplicated cystitis and an eGFR of 45 or more, give nitrofurantoin "
+                "100 mg twice daily for 3 days; if eGFR is below 45 mL/min/1.73 m2, give pivmecillinam.")
+    assert fit.verdict(cystitis, "A 56-year-old woman with cystitis; eGFR 39.")[0] == fit.UNKNOWN
+
+
 def test_a_paraphrased_history_of_failure_still_fits():
     galcanezumab = ("Adults with episodic or chronic migraine who have failed two to four preventive drug classes "
                     "should be offered galcanezumab 240 mg then 120 mg monthly.")
