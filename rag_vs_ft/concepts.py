@@ -26,20 +26,38 @@ _EITHER = re.compile(r"\b(?:with or without|(?:at|are at) (?:\w+ )?risk (?:of|fo
                     r"brother|sister|parent|sibling)s?(?:'s)? (?:had|has|with|died of))\b[\w ,/-]{0,20}$", re.I)
 _RULED_OUT = re.compile(r"\s*(?:was |is |has been |had been )?(?:ruled out|excluded)\b", re.I)
 _PATTERNS = {c: re.compile(rf"(?i:\b(?:{p})\b)" + (rf"|\b(?:{a})\b" if a else "")) for c, (p, a) in CONDITIONS.items()}
-_EF = re.compile(r"\b(?:LV)?EF\b(?: of| was| is|:)?\s*(\d{2})\s*%|ejection fraction (?:of )?(\d{2})\s*%", re.I)
-_BMI = re.compile(r"\bBMI(?: of| is|:)?\s*(\d{2}(?:\.\d)?)", re.I)
-_EGFR = re.compile(r"\beGFR(?: of| is|:)?\s*(\d{1,3})\b", re.I)
-_UACR = re.compile(r"\b(?:UACR|ACR|albumin-to-creatinine ratio|albumin-creatinine ratio)(?: of| is|:)?\s*(\d{2,4})\b", re.I)
-# Findings that name a problem the case may never name in words (a note of readings, not diagnoses).
-_BP = re.compile(r"\b(?:BP|blood pressure|readings?|pressures?)\b[^.;]{0,40}?\b(\d{2,3})\s*/\s*(\d{2,3})\b", re.I)
-_REPEATED = re.compile(r"\b(?:home|ambulatory|average|averag\w+|readings|repeated|several|visits|ABPM)\b", re.I)
 FINDINGS = {c: re.compile(v["finding"], re.I | (re.S if v.get("finding_dotall") else 0))
             for c, v in _VOCABULARY.items() if v.get("finding")}
-_FEVER = re.compile(r"\bfever\w*|febrile|temperature (?:of )?3[89]|\b3[89](?:\.\d)? ?°?C\b|\bcough", re.I)
-_NTPROBNP = re.compile(r"\b(NT-proBNP|BNP)\b[^.;\d]{0,15}(\d[\d,]{1,5})", re.I)
-_OTHER_DIABETES = re.compile(r"\btype (?:1|i) diabet|\bT1DM?\b|\bgestational diabet|\bGDM\b|\bLADA\b|\bislet autoantibod",
-                             re.I)
-_HBA1C = re.compile(r"\b(?:HbA1c|A1c)\b[^.;\d]{0,10}(\d{1,2}(?:\.\d)?)\s*%", re.I)
+PARENT = {c: v["parent"] for c, v in _VOCABULARY.items() if v.get("parent")}  # HFrEF and HFpEF are classes of HF
+BACKGROUND = {c for c, v in _VOCABULARY.items() if v.get("background")}  # not "a named problem" for soft findings
+_REQUIRES = {c: re.compile(v["finding_requires"], re.I) for c, v in _VOCABULARY.items() if v.get("finding_requires")}
+_OTHER_FORMS = {c: (re.compile(v["other_forms"], re.I), re.compile(v["own_form"], re.I))
+                for c, v in _VOCABULARY.items() if v.get("other_forms")}  # type 1 diabetes is not type 2
+
+
+def _rules(key: str) -> list[tuple[str, re.Pattern, dict]]:
+    return [(c, re.compile(r["pattern"], re.I), r) for c, v in _VOCABULARY.items() for r in v.get(key, [])]
+
+
+_NUMBERS, _FINDING_NUMBERS = _rules("numbers"), _rules("finding_numbers")  # an LVEF of 30%; an HbA1c of 7%
+MEASURED = {r["measure"]: c for c, _, r in _NUMBERS if r.get("measure")}  # a population's own BMI threshold decides
+_READINGS = [(c, re.compile(v["readings"]["pattern"], re.I), re.compile(v["readings"]["repeated"], re.I), v["readings"])
+             for c, v in _VOCABULARY.items() if v.get("readings")]  # BP 152/94, lower when the readings repeat
+
+
+def _beyond(rule: dict, n: float) -> bool:
+    """Whether a stated number passes a rule's threshold."""
+    return (n >= rule["at_least"] if "at_least" in rule else n > rule["above"] if "above" in rule else
+            n <= rule["at_most"] if "at_most" in rule else n < rule["below"])
+
+
+def _number(m: re.Match) -> float:
+    return float(next(g for g in m.groups() if g is not None).replace(",", ""))
+
+
+def _other_form(cond: str, text: str) -> bool:
+    """Whether the text names another form of the condition (type 1 or gestational diabetes for type 2)."""
+    return cond in _OTHER_FORMS and bool(_OTHER_FORMS[cond][0].search(text))
 
 
 @lru_cache(maxsize=4096)  # pure; asked for every passage a case is checked against
@@ -47,20 +65,18 @@ def _findings(text: str) -> tuple[tuple[int, int, str, str], ...]:
     """Problems stated as findings: BP readings over target, an irregularly irregular pulse, fever with
     consolidation, a raised NT-proBNP, an HbA1c of 6.5% or more, an obstructive FEV1/FVC, snoring."""
     out = []
-    for m in _BP.finditer(text):
-        sys_, dia = int(m.group(1)), int(m.group(2))
-        high = (140, 90) if not _REPEATED.search(text[max(0, m.start() - 60): m.end()]) else (130, 80)
-        if sys_ >= high[0] or dia >= high[1]:
-            out.append((m.start(1), m.end(2), "hypertension", "yes"))
+    for cond, rx, repeated, rule in _READINGS:
+        for m in rx.finditer(text):
+            high = rule["repeated_at_least"] if repeated.search(text[max(0, m.start() - 60): m.end()]) else rule["at_least"]
+            if any(int(m.group(i + 1)) >= high[i] for i in range(len(high))):
+                out.append((m.start(1), m.end(len(high)), cond, "yes"))
     for cond, rx in FINDINGS.items():
-        if cond == "cap" and not _FEVER.search(text):
+        if cond in _REQUIRES and not _REQUIRES[cond].search(text):
             continue
         out += [(m.start(), m.end(), cond, "yes") for m in rx.finditer(text)]
-    for m in _NTPROBNP.finditer(text):
-        if int(m.group(2).replace(",", "")) >= (400 if m.group(1).upper().startswith("NT") else 100):
-            out.append((m.start(), m.end(), "hf", "yes"))
-    if not _OTHER_DIABETES.search(text):  # an HbA1c in type 1 or gestational diabetes is not type 2
-        out += [(m.start(), m.end(), "t2d", "yes") for m in _HBA1C.finditer(text) if float(m.group(1)) >= 6.5]
+    for cond, rx, rule in _FINDING_NUMBERS:
+        if not _other_form(cond, text):  # an HbA1c in type 1 or gestational diabetes is not type 2
+            out += [(m.start(), m.end(), cond, "yes") for m in rx.finditer(text) if _beyond(rule, _number(m))]
     return tuple(out)
 
 
@@ -77,10 +93,10 @@ _AT_HAND_LATER = re.compile(r"\b(?:presents?|presenting|admitted|referred|newly|
 def _matches(text: str, measured: bool) -> tuple[tuple[int, int, str, str], ...]:
     """(start, end, condition, "yes" | "no" | "either") for every mention, in text order."""
     out = []
-    other_diabetes = bool(_OTHER_DIABETES.search(text))
     for cond, pattern in _PATTERNS.items():
+        other = _other_form(cond, text)
         for m in pattern.finditer(text):
-            if cond == "t2d" and other_diabetes and not re.match(r"type (?:2|ii)|T2|DM2", m.group(0), re.I):
+            if other and not _OTHER_FORMS[cond][1].match(m.group(0)):
                 continue  # "the diabetes clinic" of a patient with type 1 diabetes says nothing of type 2
             before = re.split(r"[.;:]\s", text[max(0, m.start() - 40): m.start()])[-1]
             if _EITHER.search(before):
@@ -92,16 +108,16 @@ def _matches(text: str, measured: bool) -> tuple[tuple[int, int, str, str], ...]
                 state = "no" if _NEGATION.search(before) else "yes"
             out.append((m.start(), m.end(), cond, state))
     if measured:  # numbers a case states: LVEF 30% is HFrEF, BMI 34 is obesity
-        heart_failure = _PATTERNS["hf"].search(text) or _PATTERNS["hfpef"].search(text) or \
-            any(cond == "hf" for _, _, cond, _ in _findings(text))  # a raised NT-proBNP
-        for m in _EF.finditer(text):  # a normal LVEF is HFpEF only in a patient with heart failure
-            cond = "hfref" if int(m.group(1) or m.group(2)) <= 40 else "hfpef"
-            if cond == "hfref" or heart_failure:
-                out += [(m.start(), m.end(), cond, "yes"), (m.start(), m.end(), "hf", "yes")]
-        out += [(m.start(), m.end(), "obesity", "yes") for m in _BMI.finditer(text) if float(m.group(1)) >= 30]
-        out += [(m.start(), m.end(), "ckd", "yes") for m in _EGFR.finditer(text) if int(m.group(1)) < 60]
-        out += [(m.start(), m.end(), "ckd", "yes") for m in _UACR.finditer(text) if int(m.group(1)) >= 30]
-        out += _findings(text)
+        found = _findings(text)
+        for cond, rx, rule in _NUMBERS:
+            parent = PARENT.get(cond)
+            if rule.get("only_with_parent") and not (  # a normal LVEF is HFpEF only in a patient with heart failure
+                    _PATTERNS[parent].search(text) or _PATTERNS[cond].search(text) or any(c == parent for *_, c, _ in found)):
+                continue
+            for m in rx.finditer(text):
+                if _beyond(rule, _number(m)):
+                    out += [(m.start(), m.end(), cond, "yes")] + ([(m.start(), m.end(), parent, "yes")] if parent else [])
+        out += found
     return tuple(sorted(out))
 
 
@@ -148,9 +164,9 @@ def stated(case: str) -> list[str]:
     readings, HbA1c, NT-proBNP) speak only when the case names no current problem."""
     now, past = _named(case)
     found = {cond for _, _, cond, _ in _findings(case)}
-    ef = {cond for _, _, cond, _ in _matches(case, measured=True) if cond in ("hfref", "hfpef")}
-    named = now | past | ef | (found & STRONG)
-    if not now - {"obesity"}:
+    classes = {cond for _, _, cond, _ in _matches(case, measured=True) if cond in PARENT}  # an LVEF of 35%
+    named = now | past | classes | (found & STRONG)
+    if not now - BACKGROUND:
         named |= found
     return [c for c in problems(case) if c in named]
 
@@ -173,8 +189,9 @@ def _problems(case: str) -> tuple[str, ...]:
     out = [c for c in out if not (c in SETTINGS | ACUTE and c in past)]  # ICU in 2017, pneumonia last winter: over
     later = past | soft | SETTINGS  # "5 months after an NSTEMI"; BP 142/86 in a case about HFpEF
     out = [c for c in out if c not in later] + [c for c in out if c in later]
-    if "hf" in out and ({"hfref", "hfpef"} & set(out)):
-        out.remove("hf")
+    for child in [c for c in out if c in PARENT]:  # heart failure is dropped when its class is known
+        if PARENT[child] in out:
+            out.remove(PARENT[child])
     hit = _cued(case, tuple(out))
     if hit:
         out.remove(hit)
@@ -192,10 +209,10 @@ def _cued(case: str, out: tuple[str, ...]) -> str | None:
         cue = _AT_HAND if i == 0 else _AT_HAND_LATER
         verb = _VISIT.search(sentence) if i == 0 else None  # "A woman with X and Y is seen today ... for Z": Z
         hit = next((cond for start, _, cond, state in _matches(sentence, measured=False) if state == "yes" and
-                    cond in out + ("hf",) and cond not in SETTINGS and (cue.search(sentence[max(0, start - 60): start])
-                                                                        or verb and start > verb.end())), None)
-        if hit == "hf":  # "seen today for heart failure with preserved ejection fraction": its class
-            hit = next((c for c in out if c in ("hfref", "hfpef", "hf")), None)
+                    cond in out + tuple(PARENT.values()) and cond not in SETTINGS and
+                    (cue.search(sentence[max(0, start - 60): start]) or verb and start > verb.end())), None)
+        if hit in PARENT.values():  # "seen today for heart failure with preserved ejection fraction": its class
+            hit = next((c for c in out if PARENT.get(c) == hit or c == hit), None)
         if hit:
             return hit
     # "A woman with T2D and CKD presents after 2 days of fever ...; left lower lobe infiltrate": pneumonia
@@ -261,8 +278,8 @@ def needs_groups(recommendation: str) -> tuple[frozenset[str], ...]:
         nxt = merged[i + 1][0] if i + 1 < len(merged) else len(text)
         (optional if _OR_OTHER.match(text[b:]) and not _OR.match(text[b: nxt]) else groups).append({c})
     groups = groups or optional  # "a BMI of 30 or more, or 27 or more with ...": obesity all the same
-    if any(g & {"hfref", "hfpef"} for g in groups):
-        groups = [g for g in groups if g != {"hf"}]
+    classes = {PARENT[c] for g in groups for c in g if c in PARENT}  # "HFpEF (heart failure with ...)": the class
+    groups = [g for g in groups if not (len(g) == 1 and g <= classes)]
     return tuple(frozenset(g) for g in groups)
 
 

@@ -371,15 +371,16 @@ def applicability(recommendation: str, case: str) -> float:
 
 
 def _has(recommendation: str, case: str) -> set[str]:
-    """The vocabulary's conditions the case has, with what they imply, and obesity by the population's
-    own BMI threshold ("a BMI of 27 or more": its own number decides; "30, or 27 with ...": the first)."""
+    """The vocabulary's conditions the case has, with what they imply, and those a population's own
+    threshold makes ("a BMI of 27 or more": its own number decides; "30, or 27 with ...": the first)."""
     has = set(concepts.problems(case))
     for c in list(has):
         has |= concepts.IMPLIES.get(c, set())
-    bmi = next((float(m.group("n")) for m in concepts._LIMIT.finditer(concepts.population(recommendation))
-                if m.group("bmi")), None)
-    if bmi and concepts.values(case).get("bmi", 0) >= bmi:
-        has.add("obesity")
+    first: dict[str, float] = {}
+    for m in concepts._LIMIT.finditer(concepts.population(recommendation)):
+        first.setdefault(concepts.measure(m), float(m.group("n")))
+    have = concepts.values(case)
+    has |= {cond for name, cond in concepts.MEASURED.items() if name in first and have.get(name, 0) >= first[name]}
     return has
 
 
