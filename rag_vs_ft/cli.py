@@ -297,6 +297,7 @@ def cmd_eval(args, cfg) -> int:
         _check_date(args.as_of)
     if args.plan_only:
         r = evaluate.plan_only(cfg, args.cases)
+        r["produced_by"]["command"] = _command()
         emit(args, r, "\n".join(f"{k}: {r[k]['mean']} {r[k]['ci95']}" for k in
                                  ("key_fact_recall", "upload_used", "wrong_population", "nothing_copied")))
         return 0
