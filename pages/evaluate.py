@@ -80,7 +80,11 @@ st.altair_chart(alt.Chart(split).mark_bar().encode(x=alt.X("key_fact_recall:Q", 
 st.subheader("Drill down")
 ids = list(dict.fromkeys(per["case"]))
 pick = st.selectbox("Case", ids)
-case = next(c for c in cases.load(cfg, result.get("case_set", "heldout")) if c["id"] == pick)
+case = next((c for name in dict.fromkeys([result.get("case_set", "heldout"), *cases.sets(cfg)])
+             for c in cases.load(cfg, name) if c["id"] == pick), None)  # a case may have moved set since the run
+if case is None:
+    st.warning(f"Case {pick} is no longer in the shipped case sets; run the evaluation again.")
+    st.stop()
 st.text(case["case"])
 cols = st.columns(len(result["modes"]))
 for col, mode in zip(cols, result["modes"]):
