@@ -45,14 +45,42 @@ def test_changed_bench_samples_fail():
     assert not r["ok"] and any("p50" in d for d in r["runs"][name]["rows"])
 
 
-@pytest.mark.parametrize("part", ["code", "corpus_sha256", "commit"])
-def test_a_changed_identity_is_stale(part):
+def test_a_deleted_aggregate_or_a_deleted_arm_fails():
+    """The rows decide what must be there: a metric or an arm taken out of the aggregates is noticed."""
     name, run = _one("eval")
+    for figures in run["modes"].values():
+        figures.pop("wrong_population", None)
+    assert not runs.verify(runs={name: run}, identities=False)["ok"]
+    name, run = _one("injection")
+    arm = run["rows"][0]["arm"]
+    run["rows"] = [r for r in run["rows"] if r["arm"] != arm]
+    assert not runs.verify(runs={name: run}, identities=False)["ok"]
+
+
+def _stamped():
+    name = next(n for n, run in SHIPPED.items() if runs.kind(run) == "eval" and "reproduced" not in run["produced_by"])
+    return copy.deepcopy(SHIPPED[name])
+
+
+@pytest.mark.parametrize("part", ["code", "corpus_sha256", "cases_sha256", "commit"])
+def test_a_changed_identity_is_stale(part):
+    run = _stamped()
+    assert runs.match(run)["status"] in ("current", "as of commit")
     by = run["produced_by"]
-    by[part] = "0" * 7 if part == "commit" else "0" * 16
+    by[part] = "0" * 7 if part == "commit" else {"x": "0"} if part == "cases_sha256" else "0" * 16
     got = runs.match(run)
     assert got["status"] == "stale", got
-    assert part == "commit" or part in got["differs"]
+    del by[part]
+    assert runs.match(run)["status"] == "stale"
+
+
+def test_the_tree_hashes_what_provenance_records(cfg):
+    """`identity` (what verify computes from the tree or a commit) and `provenance` (what a run records)
+    are one recipe: on the shipped corpus, cases and adapters they agree part for part."""
+    from rag_vs_ft import evaluate
+    by = evaluate.provenance(cfg, "heldout4", "finetuned")
+    ident = runs.identity(runs.Tree(), "heldout4", list(by["adapters"]))
+    assert {k: by[k] for k in ident} == ident
 
 
 def test_a_run_without_identity_or_made_on_a_changed_tree_is_stale():
