@@ -1,4 +1,4 @@
-"""Decision: the article's factors plus this machine's measurements give a recommendation with reasons,
+"""Decision: the article's factors plus the measurements at hand give a recommendation with reasons,
 and both methods priced in machine time a month, with where their costs cross."""
 
 import altair as alt
@@ -45,7 +45,8 @@ if not costs["monthly"]:
 st.dataframe(pd.DataFrame([{"item": r["item"], "RAG": decide.num(r["RAG"]),
                             "fine-tuning": decide.num(r["fine-tuning"])} for r in costs["monthly"]]),
              hide_index=True, width="stretch")
-st.caption(costs["summary"] + " Hours of this machine busy (wall-clock on all its cores), 30 days a month.")
+st.caption(costs["summary"] + " Hours of a machine busy (wall-clock on all its cores, on the machine each factor's run names), "
+           "30 days a month.")
 x = alt.X("reports per day:Q", title="reports a day")
 chart = alt.Chart(pd.DataFrame(costs["series"])).mark_line().encode(
     x=x, y=alt.Y("machine-hours a month:Q"), color=alt.Color("method:N", title=None))

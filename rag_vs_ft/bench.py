@@ -90,6 +90,8 @@ def recompute(run: dict) -> dict:
     measurements, kept as measured."""
     def walk(d):
         out = {k: w for k, v in d.items() if isinstance(v, dict) and (w := walk(v))}
+        if "p50" in d and "samples_ms" not in d:
+            out["samples_ms"] = "missing: a percentile without its samples"
         if "samples_ms" in d:
             out |= percentiles(d["samples_ms"])
             if "retrieval_only" in d:

@@ -1,12 +1,13 @@
-"""The article's "how to decide", as a function of the situation and this machine's measurements.
+"""The article's "how to decide", as a function of the situation and the measurements at hand.
 
 Each factor adds points to RAG or to fine-tuning, with a reason that quotes the measurement behind
 it where there is one. Both scoring high means both: fine-tune for format, retrieve for knowledge.
 
 Both methods are also priced: what a month of reports and of knowledge updates costs in machine
 time, from the last evaluation (seconds per report), the last `bench` (memory, ingest speed, training
-memory) and the adapter's manifest (a training run). A factor never measured says so and names the
-command that measures it, rather than borrowing a figure from another machine.
+memory) and the adapter's manifest (a training run): this install's own runs where it has them, else
+the shipped runs, and each factor says whose. A factor never measured says so and names the command
+that measures it.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ TRAIN_HOW = "python -m rag_vs_ft finetune"
 class Situation:
     needs_current_knowledge: bool = True   # answers depend on facts newer than the model or external docs
     style_matters_most: bool = False       # the goal is a format, tone or structure, not new facts
-    labelled_examples: int = 150           # size of the task's training set
+    labelled_examples: int = 160           # size of the task's training set (the shipped one's, as the page)
     gpu_available: bool = False            # compute for (re)training
     changes_every_days: float = 30         # how often the knowledge changes, in days; 0 = never
     needs_citations: bool = True           # users must see where a statement comes from
@@ -118,7 +119,7 @@ def recommend(s: Situation, result: dict | None = None, injection: dict | None =
         if total["RAG"] != total["fine-tuning"]:
             side = "RAG" if total["RAG"] < total["fine-tuning"] else "fine-tuning"
             why(side, 1, f"At {s.reports_per_day:g} reports a day and knowledge changing {_every(days) if days else 'never'}, "
-                f"{side} costs less machine time a month on this machine.",
+                f"{side} costs less machine time a month at the measured figures (each factor names its run).",
                 f"RAG {num(total['RAG'])} vs fine-tuning {num(total['fine-tuning'])} machine-hours a month: "
                 f"{num(per['RAG'])} vs {num(per['fine-tuning'])} s per report; an update is "
                 f"{num(update['RAG'])} s of ingest vs {num(update['fine-tuning'] / 60)} min of retraining. "

@@ -228,7 +228,7 @@ def _code_hash() -> str:
     """What the code that writes a report looks like: part of the cache key, so a change re-runs."""
     here = Path(__file__).parent
     files = ("generate.py", "concepts.py", "fit.py", "soap.py", "retrieve.py", "prompts.py", "llm.py", "llamacpp.py",
-             "corpus.py", "data/drug_classes.json", "data/conditions.json")
+             "corpus.py", "index.py", "embedder.py", "data/drug_classes.json", "data/conditions.json")
     return hashlib.sha256(b"".join((here / f).read_bytes() for f in files)).hexdigest()[:16]
 
 
@@ -236,6 +236,7 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
         progress=None, reporter=None, which: str = "heldout") -> dict:
     """Generate (or reuse) every report and score it; returns the JSON the CLI prints."""
     from . import finetune, generate, index, models, retrieve, runs
+    start = started()
     reporter = reporter or generate.Reporter(cfg, adapter)
     heldout = cases.load(cfg, which)[: limit or None]
     marked = cases.record_run(cfg, which, runs.commit()[0])  # an unread held-out set is read from now on, even in part
@@ -274,7 +275,8 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
             if progress:
                 progress(len(rows), total, f"{case['id']} {mode}")
     return summarize(rows, modes) | {"rows": rows, "as_of": as_of, "case_set": which, "marked_read": bool(marked),
-                                     "produced_by": provenance(cfg, which, adapter) | {"backend": reporter.backend}}
+                                     "produced_by": provenance(cfg, which, adapter, start, store) |
+                                     {"backend": reporter.backend}}
 
 
 def plan_only(cfg, which: str = "dev", progress=None) -> dict:
@@ -282,6 +284,7 @@ def plan_only(cfg, which: str = "dev", progress=None) -> dict:
     without generating (a second a set instead of minutes). Scores the Plan a RAG report would copy:
     recall of what it adds, the upload used, wrong-population copies, nothing copied."""
     from . import retrieve, runs
+    start = started()
     cases.record_run(cfg, which, runs.commit()[0])  # seeing an unread held-out set's Plans reads it too
     store = with_uploads(cfg, which, progress)
     if store is cfg:
@@ -296,7 +299,7 @@ def plan_only(cfg, which: str = "dev", progress=None) -> dict:
         rows.append({"case": case["id"], "cited": cited, "key_fact_recall": added_recall(plan, case),
                      "upload_used": upload_used(plan, cited, case), "wrong_population": wrong_population(cited, case),
                      "nothing_copied": float(n is None), "shown": [(p["doc_id"], p["verdict"]) for p in shown]})
-    return {"case_set": which, "cases": len(rows), "rows": rows, "produced_by": provenance(cfg, which, None),
+    return {"case_set": which, "cases": len(rows), "rows": rows, "produced_by": provenance(cfg, which, None, start, store),
             **{k: bootstrap([r[k] for r in rows]) for k in PLAN_METRICS}}
 
 
@@ -353,7 +356,15 @@ def summarize(rows: list[dict], modes: list[str], metrics=METRICS, paired_metric
 REFERENCE = REPO / "docs" / "reference"  # the shipped run the README quotes
 
 
-def provenance(cfg, which: str = "heldout", adapter: str | None = "finetuned") -> dict:
+def started() -> dict:
+    """The code identity and commit when a run starts: `provenance` compares them at its end, so a
+    commit or an edit made while the run was going marks it made on a changed tree."""
+    from . import runs
+    return runs.stamp()
+
+
+def provenance(cfg, which: str = "heldout", adapter: str | None = "finetuned", start: dict | None = None,
+               store=None) -> dict:
     """What a result was produced from: the code and commit, the adapters' weights (the data dir's own
     where it has them), the corpus, the cases, the settings that shape a report; and when. `runs
     --verify` computes the same parts from the tree or the commit (`runs.identity`)."""
@@ -362,13 +373,19 @@ def provenance(cfg, which: str = "heldout", adapter: str | None = "finetuned") -
     docs = sorted(p for folder in ("research", "incoming") for p in (cfg.corpus_dir / folder).glob("*.md"))
     docs += sorted(p for p in uploads_dir(cfg, which).glob("*") if p.is_file())
     case_files = {"train": cases.train_path(cfg), which: cfg.corpus_dir / "cases" / f"{which}.json"}
-    out = {"date": dt.date.today().isoformat(), "case_set": which, **runs.stamp(),
+    now = runs.stamp()
+    start = start or now
+    out = {"date": dt.date.today().isoformat(), "case_set": which, **start, "dirty": start["dirty"] or now != start,
            "corpus_sha256": hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in docs)).hexdigest(),
            "cases_sha256": {k: cases.data_hash(p) for k, p in case_files.items()},
            "settings": {k: getattr(cfg, k) for k in ("max_new_tokens", "top_k", "chunk_size", "chunk_overlap", "seed")}}
     if adapter:
         out["adapters"] = {a: models.file_sha256(finetune.adapter_dir(cfg, a) / "adapter_model.safetensors")
                            for a in (adapter, finetune.READER)}
+    if store is not None:  # what retrieval read: the kept store's documents, not only the files on disk
+        from . import index
+        state = sorted((d["id"], d["sha256"]) for d in index.documents(store))
+        out["store_sha256"] = hashlib.sha256(json.dumps(state).encode()).hexdigest()
     return out
 
 
@@ -438,6 +455,7 @@ def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, ep
     import tempfile
     from dataclasses import replace
     from . import finetune, generate, index
+    start = started()
     affected = [c for c in cases.load_heldout(cfg) if c["needs_incoming"]][: limit or None]
     cutoff = cases.load_training(cfg)["cutoff"]
     incoming = sorted((cfg.corpus_dir / "incoming").glob("*.md"))
@@ -463,7 +481,7 @@ def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, ep
             for arm in after for i, c in enumerate(affected)]
     return {"cases": len(affected), "case_ids": [c["id"] for c in affected], "documents": [f.stem for f in incoming],
             "arms": arms(rows), "rows": rows,
-            "produced_by": provenance(cfg, "heldout", adapter) | {"backend": reporter.backend}}
+            "produced_by": provenance(cfg, "heldout", adapter, start) | {"backend": reporter.backend}}
 
 
 def arms(rows: list[dict]) -> dict:

@@ -211,8 +211,9 @@ def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = N
     if lead and not lead["known"] and not concepts.presented(case) and not _on_known(lex, case, as_of, lead["doc_id"]) \
             and _similarity(cfg, lex, case, lead) >= TOPIC_SIMILARITY:  # the case is about the lead's topic
         _at_hand(pool, lead)
-    elif not concepts.presented(case) and (opening := _opening(case)):
-        _opening_topic(cfg, lex, case, opening, as_of, vs, pool, docs, own[:LEAD])
+    elif not concepts.presented(case) and any(not p["known"] and p["verdict"] != fit.CONTRADICTED and not p["flagged"]
+                                              for p in pool if p["doc_id"] in own[:LEAD]) and (opening := _opening(case)):
+        _opening_topic(cfg, lex, case, opening, as_of, vs, pool, docs, own[:LEAD])  # asked only where it can decide
     pool.sort(key=lambda p: (p["verdict"] != fit.FITS, not p["primary"], p["_rank"]))
     return [{k: v for k, v in p.items() if not k.startswith("_")} for p in pool[:k]]
 

@@ -40,9 +40,13 @@ class Tree:
         """Paths under `folder`, relative to the root, sorted; compiled files left out."""
         if self.commit:
             out = _git("ls-tree", "-r", "--name-only", self.commit, "--", folder).decode().split("\n")
-        else:
-            base = self.root / folder
-            out = [p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file()] if base.is_dir() else []
+        else:  # what a commit of this tree would hold: tracked and untracked files, not ignored ones
+            try:
+                out = _git("ls-files", "--cached", "--others", "--exclude-standard", "--", folder).decode().split("\n")
+                out = [p for p in out if p and (self.root / p).is_file()]
+            except (LookupError, OSError):  # not a git checkout
+                base = self.root / folder
+                out = [p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file()] if base.is_dir() else []
         return sorted(p for p in out if p and p.endswith(suffix) and "__pycache__" not in p and not p.endswith(".pyc"))
 
     def read(self, path: str) -> bytes:
@@ -67,7 +71,7 @@ def identity(tree: Tree, which: str | None = None, adapters: list[str] = ()) -> 
     out = {"code": code(tree)}
     if which:
         docs = sorted(tree.files("corpus/research", ".md") + tree.files("corpus/incoming", ".md"))
-        docs += tree.files(f"corpus/uploads/{which}")
+        docs += [p for p in tree.files(f"corpus/uploads/{which}") if "/" not in p[len(f"corpus/uploads/{which}/"):]]
         out["corpus_sha256"] = _sha(b"".join(Path(p).name.encode() + tree.read(p) for p in docs))
         out["cases_sha256"] = {name: _sha(tree.read(f"corpus/cases/{name}.json")) for name in ("train", which)}
     if adapters:
@@ -108,33 +112,45 @@ def recompute(run: dict) -> dict:
     """The run's aggregates, computed again from its rows (the bench's from its timing samples)."""
     from . import evaluate
     k = kind(run)
-    if k == "eval":
-        modes = list(run["modes"])
-        metrics = list(next(iter(run["modes"].values())))
-        pairs = list(next(iter(run["paired"].values()))) if run.get("paired") else []
-        return evaluate.summarize(run["rows"], modes, metrics, pairs)
+    if k == "eval":  # the modes and metrics the rows carry: deleting an aggregate cannot hide it
+        modes = list(dict.fromkeys(r["mode"] for r in run["rows"]))
+        scored = set().union(*(r.keys() for r in run["rows"]))
+        return evaluate.summarize(run["rows"], modes, [m for m in evaluate.METRICS if m in scored],
+                                  [m for m in evaluate.PAIRED if m in scored])
     if k == "plan":
         return {m: evaluate.bootstrap([r[m] for r in run["rows"]]) for m in evaluate.PLAN_METRICS} | \
             {"cases": len(run["rows"])}
     if k == "injection":
-        return {"arms": evaluate.arms(run["rows"]), "cases": len({r["case"] for r in run["rows"]})}
+        return {"arms": evaluate.arms(run["rows"]), "cases": len({r["case"] for r in run["rows"]}),
+                "case_ids": list(dict.fromkeys(r["case"] for r in run["rows"]))}
     from . import bench
     return bench.recompute(run)
 
 
-def _differences(stored, fresh, path: str = "") -> list[str]:
-    if isinstance(fresh, dict):
-        return [d for k in fresh for d in _differences((stored or {}).get(k) if isinstance(stored, dict) else None,
-                                                        fresh[k], f"{path}.{k}" if path else k)]
-    return [] if stored == fresh else [f"{path}: recorded {stored!r}, rows give {fresh!r}"]
+def _differences(stored, fresh, path: str = "", both: bool = True, top: bool = True) -> list[str]:
+    """Where the stored aggregates differ from the recomputed ones: every key the rows give, and (`both`)
+    below the top level every key either side has, so a stored figure for a mode or arm the rows lack is
+    a difference. A bench run keeps single measurements beside its percentiles: only those are compared."""
+    if isinstance(fresh, dict) and isinstance(stored, dict):
+        keys = dict.fromkeys([*fresh, *stored]) if both and not top else fresh
+        return [d for k in keys for d in _differences(stored.get(k), fresh.get(k), f"{path}.{k}" if path else k,
+                                                       both, False)]
+    return [] if stored == fresh else [f"{path}: recorded {stored!r}, rows give {fresh!r}"[:300]]
 
 
 # --- checking a run against the tree ------------------------------------------------------------
 
 def parts(run: dict) -> tuple[str | None, list[str]]:
-    """(the case set, the adapters) a run's identity covers."""
+    """(the case set, the adapters) a run's identity covers. A run with generated reports names both and
+    a plan-only run its case set (the injection run: the first held-out set); a missing one is stale."""
     by = run.get("produced_by") or {}
-    return run.get("case_set") or by.get("case_set"), list(by.get("adapters") or {})
+    which = run.get("case_set") or by.get("case_set") or ("heldout" if kind(run) == "injection" else None)
+    return which, list(by.get("adapters") or {})
+
+
+NEEDS = {"eval": ("code", "commit", "corpus_sha256", "cases_sha256", "adapters", "settings", "backend"),
+         "injection": ("code", "commit", "corpus_sha256", "cases_sha256", "adapters", "backend"),
+         "plan": ("code", "commit", "corpus_sha256", "cases_sha256"), "bench": ("code", "commit", "cores")}
 
 
 def _mismatch(by: dict, ident: dict) -> list[str]:
@@ -145,12 +161,17 @@ def match(run: dict, now: dict | None = None) -> dict:
     """{"status": "current" | "as of commit" | "stale", "differs": [...], "detail": str}."""
     by = run.get("produced_by") or {}
     which, adapters = parts(run)
-    if "code" not in by:
-        return {"status": "stale", "differs": ["code"], "detail": "no code identity recorded"}
+    if missing := [k for k in NEEDS[kind(run)] if not by.get(k)]:
+        return {"status": "stale", "differs": missing, "detail": f"produced_by lacks {', '.join(missing)}"}
+    try:
+        _git("cat-file", "-e", f"{by['commit']}^{{commit}}")
+    except (LookupError, OSError):
+        return {"status": "stale", "differs": ["commit"], "detail": f"commit {by['commit']} is not in this repository"}
     now = now or identity(Tree(), which, adapters)
     differs = _mismatch(by, now)
+    added = f" (identity added after the run: {by['reproduced']})" if by.get("reproduced") else ""
     if not differs:
-        return {"status": "current", "differs": [], "detail": "matches the working tree"}
+        return {"status": "current", "differs": [], "detail": "matches the working tree" + added}
     if by.get("commit") and not by.get("dirty"):
         try:
             then = identity(Tree(by["commit"]), which, adapters)
@@ -160,7 +181,7 @@ def match(run: dict, now: dict | None = None) -> dict:
             changed = _git("diff", "--name-only", by["commit"], "--", *IDENTITY_PATHS).decode().split()
             return {"status": "as of commit", "differs": differs,
                     "detail": f"re-derivable at {by['commit']}; since then {', '.join(differs)} changed "
-                              f"({len(changed)} files under {', '.join(IDENTITY_PATHS[:3])})"}
+                              f"({len(changed)} files under {', '.join(IDENTITY_PATHS[:3])}){added}"}
         return {"status": "stale", "differs": differs,
                 "detail": f"{', '.join(_mismatch(by, then))} match neither the tree nor commit {by['commit']}"}
     return {"status": "stale", "differs": differs, "detail": f"{', '.join(differs)} differ from the working tree "
@@ -290,11 +311,16 @@ def table_targets(runs: dict) -> str:
     lines = ["| target | run | measured | |", "|---|---|---|---|"]
     for text, names, get, op, threshold in TARGETS:
         for name in names:
-            if name not in runs or (value := get(runs[name])) is None:
+            if name not in runs:
+                continue  # a set not run yet (an unread held-out set) has no row
+            value = get(runs[name])
+            if value is None:
+                lines.append(f"| {text} {op} {threshold:g} | `{name.split('/')[1]}` | not measured | – |")
                 continue
             met = {"≥": value >= threshold, ">": value > threshold, "≤": value <= threshold}[op]
-            verdict = "met" if met else f"**missed** by {abs(value - threshold):.2f}"
-            lines.append(f"| {text} {op} {threshold:g} | `{name.split('/')[1]}` | {value:.2f} | {verdict} |")
+            gap = abs(value - threshold)
+            verdict = "met" if met else f"**missed** by {gap:.3f}" if gap < 0.01 else f"**missed** by {gap:.2f}"
+            lines.append(f"| {text} {op} {threshold:g} | `{name.split('/')[1]}` | {value:.3f} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -314,11 +340,12 @@ def verify(readme: Path = README, runs: dict | None = None, identities: bool = T
     """{"ok": bool, "runs": {name: {"rows": [...], "status", "detail"}}, "readme": [...]}. `identities=False`
     skips the comparison with the tree (the part that reads git and the adapters)."""
     runs = runs if runs is not None else load_all()
+    tables = load_all() | runs  # a table drawn from several runs: the given ones over the shipped rest
     out, ok = {}, True
     for name, run in runs.items():
         try:
             fresh = recompute(run) if "rows" in run or kind(run) == "bench" else None
-            diffs = _differences(run, fresh) if fresh else ["no per-case rows or timing samples: the aggregates "
+            diffs = _differences(run, fresh, both=kind(run) != "bench") if fresh else ["no per-case rows or timing samples: the aggregates "
                                                             "cannot be recomputed"]
         except (KeyError, TypeError, ValueError) as e:
             diffs = [f"rows unreadable: {e!r}"]
@@ -333,7 +360,7 @@ def verify(readme: Path = README, runs: dict | None = None, identities: bool = T
             where = "" if page == readme else f" in {page.relative_to(REPO)}"
             if m[2] not in TABLES:
                 problems.append(f"unknown table {m[2]}{where}")
-            elif render(m[0], runs) != m[0]:
+            elif render(m[0], tables) != m[0]:
                 problems.append(f"table {m[2]}{where} differs from its runs")
     return {"ok": ok and not problems, "runs": out, "readme": problems}
 
