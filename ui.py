@@ -7,7 +7,7 @@ from typing import Iterable
 
 import streamlit as st
 
-from rag_vs_ft import comparison, config, embedder, generate, index, models
+from rag_vs_ft import comparison, config, cores, embedder, generate, index, models
 
 NOTICE = generate.NOTICE
 
@@ -18,7 +18,10 @@ def settings() -> config.Config:
 
 @st.cache_resource(show_spinner="Loading the language model and its adapters…")
 def _reporter(data_dir: str) -> generate.Reporter:
-    return generate.Reporter(settings())
+    cfg = settings()
+    reporter = generate.Reporter(cfg)
+    cores.announce(cfg)  # a training or evaluation from the command line sees the app serving
+    return reporter
 
 
 def reporter(data_dir: str) -> generate.Reporter:

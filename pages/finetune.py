@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from rag_vs_ft import cases, finetune, memorize
+from rag_vs_ft import bench, cases, decide, finetune, memorize
 
 cfg = ui.page_header("Fine-tune the small model")
 data = cases.load_training(cfg)
@@ -59,6 +59,8 @@ def watch(name: str):
     st.progress(state["step"] / state["max_steps"] if state.get("max_steps") else 0.0,
                 text=f"{name}: {state.get('status')} · step {state.get('step')}/{state.get('max_steps') or '?'}"
                      f" · epoch {state.get('epoch')} · ETA {state.get('eta_s') or '?'} s")
+    if not done:
+        st.caption(bench.under_load_text(decide.load_bench(cfg)))
     curves(state.get("history", []))
     if state.get("status") == "failed":
         st.error("Training failed; the end of its log:")

@@ -15,17 +15,19 @@ sizes the store is filled with synthetic chunks whose vectors are random unit ve
 """
 from __future__ import annotations
 
+import json
 import random
 import resource
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
-from . import index, models
+from . import config, cores, index, models
 from .config import Config
 from .files import write_json
 
@@ -92,6 +94,8 @@ def recompute(run: dict) -> dict:
         out = {k: w for k, v in d.items() if isinstance(v, dict) and (w := walk(v))}
         if "p50" in d and "samples_ms" not in d:
             out["samples_ms"] = "missing: a percentile without its samples"
+        if "policy" in d:  # an under_load block
+            out |= load_figures(d)
         if "samples_ms" in d:
             out |= percentiles(d["samples_ms"])
             if "retrieval_only" in d:
@@ -139,7 +143,7 @@ def retrieval(cfg: Config, sizes=(1000, 10000, 50000), repeats: int = 100) -> di
     and what reading the case and its candidates adds to a report's retrieval."""
     out = {"retrieval_ms": {}, "hybrid_retrieval_ms": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        bcfg = replace(cfg, data_dir=Path(tmp), models_home=cfg.models_dir, chroma_host="")
+        bcfg = config.scratch(cfg, Path(tmp))
         index.seed(bcfg)
         for size in sizes:
             fill(bcfg, size)
@@ -284,6 +288,130 @@ def finetune_figures(cfg: Config) -> dict:
             "finetune_steps_per_epoch": steps, "finetune_peak_rss_mb": round(peak, 1)}
 
 
+POLICIES = {  # how a report and a training share the cores; `cores` implements the first
+    "visitors-first": "the training pauses at its next layer while a report is written",
+    "split": "each takes half the cores, always",
+    "none": "each takes every core (no coordination)",
+}
+
+
+class _Steps(threading.Thread):
+    """Polls a training run's progress and keeps (step, time) at each new step."""
+
+    def __init__(self, run: Path):
+        super().__init__(daemon=True)
+        self.run_dir, self.seen, self.done = run, [], threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.05):
+            try:
+                step = json.loads((self.run_dir / "progress.json").read_text()).get("step") or 0
+            except (OSError, ValueError):  # being rewritten
+                continue
+            if step and (not self.seen or step != self.seen[-1][0]):
+                self.seen.append((step, time.perf_counter()))
+
+    def between(self, start: float, end: float) -> list[tuple[int, float]]:
+        return [s for s in self.seen if start <= s[1] <= end]
+
+    def after(self, t: float, timeout: float) -> float:
+        """The time of the first new step after `t` (waits for it)."""
+        stop = time.perf_counter() + timeout
+        while time.perf_counter() < stop:
+            if later := [s[1] for s in self.seen if s[1] > t]:
+                return later[0]
+            time.sleep(0.05)
+        raise RuntimeError(f"the training in {self.run_dir} made no step in {timeout:.0f} s (see its train.log)")
+
+
+def _per_step(seen: list) -> float | None:
+    """Seconds per step between the first and the last step boundary seen."""
+    return round((seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0]), 2) if len(seen) > 1 else None
+
+
+def _pair(idle: float | None, loaded: float | None, loaded_key: str) -> dict:
+    return {"idle": idle, loaded_key: loaded, "ratio": round(loaded / idle, 2) if idle and loaded else None}
+
+
+def load_figures(d: dict) -> dict:
+    """An `under_load` block's figures from its samples (`under_load` and `runs --verify` alike)."""
+    out = {}
+    for key, v in d.items():
+        if isinstance(v, dict) and "samples" in v:
+            med = {k: round(statistics.median(x), 2) if x else None for k, x in v["samples"].items()}
+            out[key] = _pair(med["idle"], med["training"], "training")
+        elif isinstance(v, dict) and "boundaries" in v:
+            out[key] = _pair(_per_step(v["boundaries"]["idle"]), _per_step(v["boundaries"]["reports"]), "reports")
+    return out
+
+
+def under_load(cfg: Config, quick: bool = False, policy: str = "visitors-first", tokens: int = 120) -> dict:
+    """A fine-tuned report idle and while a training runs (started as the Fine-tune page starts it):
+    decode tok/s and seconds from request to last token; and the training's seconds per step idle and
+    with one report a minute beside it (each report 5 s into its minute, every minute inside the
+    measured steps); every pair from this one run. A `policy` other than the default is for
+    comparison only (`bench --policies`)."""
+    from . import finetune, generate
+    half = max(1, cores.total(cfg) // 2)
+    serve = replace(cfg, max_new_tokens=tokens, threads=half if policy == "split" else cfg.threads)
+    trainer = replace(cfg, threads=half) if policy == "split" else cfg
+    reporter = generate.Reporter(serve)
+
+    def report() -> tuple[float, float]:
+        t = time.perf_counter()
+        return _decode(reporter.stream(CASE, "finetuned")), time.perf_counter() - t
+    report()  # warm: the adapter, the prompt cache
+    idle = [report() for _ in range(2 if quick else 3)]
+    loaded, minutes = [], 1 if quick else 2
+    with tempfile.TemporaryDirectory() as other:
+        if policy != "visitors-first":  # a cores folder of its own: the training never sees the reports
+            trainer = replace(trainer, cores_home=Path(other))
+        run = finetune.start(trainer, f"under-load-{policy}",
+                             finetune.TrainSettings(epochs=3, eval_every=10_000, early_stopping=0))
+        steps = _Steps(run)
+        steps.start()
+        try:
+            t0 = steps.after(0.0, 300)  # the process loaded the model and made its first step
+            idle_end = t0 + (30 if quick else 80)
+            time.sleep(max(0.0, idle_end - time.perf_counter()))
+            b0 = steps.after(idle_end, 120)
+            for m in range(minutes):  # one report a minute
+                time.sleep(max(0.0, b0 + 60 * m + 5 - time.perf_counter()))
+                loaded.append(report())
+            end = b0 + 60 * minutes
+            time.sleep(max(0.0, end - time.perf_counter()))
+            b1 = steps.after(end, 120)  # the step under way at the minute's end counts too
+        finally:
+            finetune.cancel(trainer, run.name)
+            steps.done.set()
+    rel = lambda seen: [[k, round(t - t0, 3)] for k, t in seen]
+    block = {"policy": policy, "about": POLICIES[policy], "report_tokens": tokens, "threads": cores.total(cfg),
+             "report_tok_s": {"samples": {"idle": [round(x[0], 1) for x in idle],
+                                          "training": [round(x[0], 1) for x in loaded]}},
+             "report_s": {"samples": {"idle": [round(x[1], 3) for x in idle],
+                                      "training": [round(x[1], 3) for x in loaded]}},
+             "train_s_per_step": {"boundaries": {"idle": rel(steps.between(t0, idle_end)),
+                                                 "reports": rel(steps.between(b0, b1))}}}
+    for key, figures in load_figures(block).items():
+        block[key] |= figures
+    return block
+
+
+UNDER_LOAD_TARGETS = {"report_tok_s": 0.35, "train_s_per_step": 1.5}  # decode ≥ 0.35× idle; steps ≤ 1.5× idle
+
+
+def under_load_text(b: dict | None) -> str:
+    """What a training costs the other pages, in one sentence, from a bench run (the Fine-tune page)."""
+    u = (b or {}).get("under_load")
+    if not u:
+        return ("While this trains, a report on Compare comes first: the training pauses at its next layer until "
+                "the report is written (`python -m rag_vs_ft bench` measures what that costs each side).")
+    return (f"While this trains, a report on Compare comes first: the training pauses at its next layer until the "
+            f"report is written. Measured ({'shipped bench run' if b.get('shipped') else 'this install'}): a report "
+            f"decodes at {u['report_tok_s']['ratio']}× its idle speed while a training runs, and the training's steps "
+            f"take {u['train_s_per_step']['ratio']}× as long with one report a minute.")
+
+
 def first_report_s(cfg: Config) -> float:
     """Seconds from starting a fresh process to a finished fine-tuned report (models prepared)."""
     import os
@@ -379,7 +507,7 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
            "finetune_s_per_step": None, "first_report_s": None, "rss_mb": None}
     tokens = 64 if quick else cfg.max_new_tokens
     with tempfile.TemporaryDirectory() as tmp:
-        bcfg = replace(cfg, data_dir=Path(tmp), models_home=cfg.models_dir, chroma_host="")
+        bcfg = config.scratch(cfg, Path(tmp))
         progress("start to first report, in a fresh process…")
         index.seed(bcfg)
         out["first_report_s"] = first_report_s(bcfg)
@@ -414,19 +542,48 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
         out["soak"] = {k: v for k, v in soaked.items() if k != "written"}
         progress("fine-tuning steps, in a fresh process…")
         out.update(finetune_figures(bcfg))
+        progress("a report while a training runs, and the training while reports are written…")
+        out["under_load"] = under_load(bcfg, quick)
     return out | {"produced_by": stamp(out["backend"])}
 
 
-def path(cfg: Config) -> Path:
-    return cfg.eval_dir / "bench.json"
+def policies(cfg: Config, quick: bool = False, progress=print) -> dict:
+    """`under_load` for each way of sharing the cores, one after the other: why `cores` does what it does."""
+    out = {"policies": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        bcfg = config.scratch(cfg, Path(tmp))
+        index.seed(bcfg)
+        for name in POLICIES:
+            progress(f"under load, {name}: {POLICIES[name]}…")
+            out["policies"][name] = under_load(bcfg, quick, name)
+    return out | {"produced_by": stamp()}
 
 
-def save(cfg: Config, r: dict) -> Path:
+def load_table(b: dict | None, compared: dict | None) -> str:
+    """The under-load targets from a bench run, and the ways of sharing the cores side by side."""
+    lines = ["| | report decode, tok/s: idle → during a training | report, s: idle → during | training s/step: "
+             "idle → one report a minute |", "|---|---|---|---|"]
+    row = lambda name, u: (f"| {name} | {u['report_tok_s']['idle']} → {u['report_tok_s']['training']} "
+                           f"(**{u['report_tok_s']['ratio']}×**) | {u['report_s']['idle']} → {u['report_s']['training']} | "
+                           f"{u['train_s_per_step']['idle']} → {u['train_s_per_step']['reports']} "
+                           f"(**{u['train_s_per_step']['ratio']}×**) |")
+    if b and b.get("under_load"):
+        lines.append(row("the bench run (as shipped: visitors first)", b["under_load"]))
+    for name, u in ((compared or {}).get("policies") or {}).items():
+        lines.append(row(f"{name}: {POLICIES[name]}", u))
+    return "\n".join(lines)
+
+
+def path(cfg: Config, name: str = "bench") -> Path:
+    return cfg.eval_dir / f"{name}.json"
+
+
+def save(cfg: Config, r: dict, name: str = "bench") -> Path:
     """Keep the figures (full or --quick) where Decide reads them: serving memory, ingest speed and
     training cost are this machine's, so its cost model prices both methods from them."""
     cfg.eval_dir.mkdir(parents=True, exist_ok=True)
-    write_json(path(cfg), r)
-    return path(cfg)
+    write_json(path(cfg, name), r)
+    return path(cfg, name)
 
 
 def table(r: dict) -> str:
@@ -475,6 +632,15 @@ def table(r: dict) -> str:
               f"{r['finetune_s_per_epoch']} s/epoch ({r['finetune_steps_per_epoch']} steps), "
               f"peak RSS {r['finetune_peak_rss_mb']} MB |",
               f"| serving peak RSS (generator, adapters, embedder, store) | {r['rss_mb']} MB |"]
+    if u := r.get("under_load"):
+        t = UNDER_LOAD_TARGETS
+        met = lambda ratio, ok: "met" if ok else "**missed**"
+        lines += [f"| a report while a training runs ({u['report_tokens']} tokens) | decode {u['report_tok_s']['training']} "
+                  f"tok/s = {u['report_tok_s']['ratio']}× idle {u['report_tok_s']['idle']} (target ≥ {t['report_tok_s']}×: "
+                  f"{met(0, (u['report_tok_s']['ratio'] or 0) >= t['report_tok_s'])}) |",
+                  f"| the training with one report a minute | {u['train_s_per_step']['reports']} s/step = "
+                  f"{u['train_s_per_step']['ratio']}× idle {u['train_s_per_step']['idle']} (target ≤ "
+                  f"{t['train_s_per_step']}×: {met(0, (u['train_s_per_step']['ratio'] or 9) <= t['train_s_per_step'])}) |"]
     if soak := r.get("soak"):
         lines += [f"| soak: {soak['sessions']} sessions, {soak['reports']}/{soak['expected']} reports while another "
                   f"session ingested and deleted {soak['ingest_delete_cycles']} times | report p50 {soak['p50_s']} s, "

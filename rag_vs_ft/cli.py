@@ -73,8 +73,9 @@ def _ingest_summary(r: dict) -> str:
 
 @command("ingest", "add or update documents (files or folders) in the research index")
 def cmd_ingest(args, cfg) -> int:
-    from . import index
-    r = index.ingest(cfg, index.iter_files(args.paths), _bar(args, "file")).as_dict()
+    from . import cores, index
+    with cores.background(cfg, "ingest"):
+        r = index.ingest(cfg, index.iter_files(args.paths), _bar(args, "file")).as_dict()
     emit(args, r, _ingest_summary(r))
     return 1 if r["errors"] else 0
 
@@ -136,6 +137,7 @@ def cmd_finetune(args, cfg) -> int:
         last = {h["split"]: h["loss"] for h in state["history"]}
         bar.set_postfix(epoch=state["epoch"], train=last.get("train"), val=last.get("validation"))
         bar.refresh()
+    _share_notice(cfg, "this training")
     m = finetune.finetune(cfg, args.name, ts, args.data, args.overwrite, args.ship, progress, args.reader)
     bar.close()
     if not m:  # another process of a multi-process launch; the first one reports
@@ -307,6 +309,7 @@ def cmd_eval(args, cfg) -> int:
         evaluate.save(cfg, r, "injection")
         emit(args, r, evaluate.injection_table(r))
         return 0
+    _share_notice(cfg, "this evaluation")
     r = evaluate.run(cfg, modes, args.limit, args.as_of, args.adapter, _bar(args, "report"), which=args.cases)
     r["produced_by"]["command"] = _command()
     if r.get("marked_read"):
@@ -318,6 +321,15 @@ def cmd_eval(args, cfg) -> int:
                "recall_by_changed": r["recall_by_changed"]}
     emit(args, summary, evaluate.table(r))
     return 0
+
+
+def _share_notice(cfg, what: str) -> None:
+    """A heavy job started here while the app serves from the same data dir says how they share."""
+    from . import cores
+    if pids := cores.serving(cfg):
+        print(f"The app is serving from this data directory (process {', '.join(map(str, pids))}): {what} pauses "
+              f"while a visitor's report is written and shares the {cores.total(cfg)} cores with other background "
+              "jobs.", file=sys.stderr)
 
 
 def _command() -> str:
@@ -350,7 +362,15 @@ def cmd_bench(args, cfg) -> int:
         r["produced_by"]["command"] = _command()
         emit(args, r, "\n".join(f"{k}: {v}" for k, v in r.items()))
         return 0
-    r = bench.run(cfg, args.quick, progress=lambda m: None if args.json else print(m, file=sys.stderr))
+    say = lambda m: None if args.json else print(m, file=sys.stderr)
+    _share_notice(cfg, "this bench")
+    if args.policies:
+        r = bench.policies(cfg, args.quick, say)
+        r["produced_by"] |= {"command": _command(), "quick": args.quick}
+        bench.save(cfg, r, "under-load")
+        emit(args, r, bench.load_table(None, r))
+        return 0
+    r = bench.run(cfg, args.quick, progress=say)
     r["produced_by"] |= {"command": _command(), "quick": args.quick}
     bench.save(cfg, r)  # Decide prices both methods from it
     emit(args, r, bench.table(r))
@@ -360,6 +380,8 @@ def cmd_bench(args, cfg) -> int:
 def _bench_flags(p):
     p.add_argument("--quick", action="store_true", help="reduced sizes, under two minutes")
     p.add_argument("--retrieval", action="store_true", help="only retrieval at 1k, 10k and 50k chunks (a few minutes)")
+    p.add_argument("--policies", action="store_true", help="only a report and a training side by side, for each way "
+                   "of sharing the cores (about 15 minutes; --quick: 7)")
 
 
 cmd_bench.configure = _bench_flags

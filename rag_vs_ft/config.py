@@ -41,10 +41,13 @@ class Config:
     openai_model: str = ""                   # OPENAI_MODEL: the model that server should use
     openai_api_key: str = ""                 # OPENAI_API_KEY, if the server wants one
     models_home: Path | None = None         # RAG_VS_FT_MODELS: prepared model copies; default DATA/models
+    cores_home: Path | None = None          # RAG_VS_FT_CORES: where jobs agree on the cores; default DATA/cores
 
     # Paths derived from the data dir, so one variable moves everything.
     @property
     def models_dir(self) -> Path: return self.models_home or self.data_dir / "models"
+    @property
+    def cores_dir(self) -> Path: return self.cores_home or self.data_dir / "cores"
     @property
     def generator_dir(self) -> Path: return self.models_dir / "smollm2-135m-instruct"
     @property
@@ -62,8 +65,15 @@ class Config:
         return max(1, math.ceil(self.max_upload_mb))
 
 
+def scratch(cfg: Config, data_dir: Path) -> Config:
+    """A throwaway store and catalog in `data_dir` (a bench, an experiment, a case set's uploads) that
+    keeps its parent's prepared models and shares the machine's cores with its parent's jobs."""
+    return replace(cfg, data_dir=Path(data_dir), models_home=cfg.models_dir, cores_home=cfg.cores_dir,
+                   chroma_host="")
+
+
 _ENV = {  # environment variable -> field
-    "RAG_VS_FT_HOME": "data_dir", "RAG_VS_FT_MODELS": "models_home", "RAG_VS_FT_CORPUS": "corpus_dir",
+    "RAG_VS_FT_HOME": "data_dir", "RAG_VS_FT_MODELS": "models_home", "RAG_VS_FT_CORES": "cores_home", "RAG_VS_FT_CORPUS": "corpus_dir",
     "RAG_VS_FT_CHUNK_SIZE": "chunk_size", "RAG_VS_FT_CHUNK_OVERLAP": "chunk_overlap",
     "RAG_VS_FT_TOP_K": "top_k", "RAG_VS_FT_MAX_UPLOAD_MB": "max_upload_mb",
     "RAG_VS_FT_MAX_NEW_TOKENS": "max_new_tokens", "RAG_VS_FT_THREADS": "threads",

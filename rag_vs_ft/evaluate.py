@@ -29,7 +29,7 @@ import json
 import re
 from pathlib import Path
 
-from . import cases, memorize, support
+from . import cases, config, cores, memorize, support
 from .config import REPO
 from .files import write_json
 
@@ -235,7 +235,7 @@ def _code_hash() -> str:
 def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter: str = "finetuned",
         progress=None, reporter=None, which: str = "heldout") -> dict:
     """Generate (or reuse) every report and score it; returns the JSON the CLI prints."""
-    from . import finetune, generate, index, models, retrieve, runs
+    from . import finetune, generate, index, models, runs
     start = started()
     reporter = reporter or generate.Reporter(cfg, adapter)
     heldout = cases.load(cfg, which)[: limit or None]
@@ -247,10 +247,22 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
                if adapter_of(m) else None for m in modes}
     corpus_state = sorted((d["id"], d["sha256"]) for d in index.documents(store))
     settings = (cfg.max_new_tokens, cfg.top_k, cfg.chunk_size, cfg.chunk_overlap, reporter.backend, _code_hash())
+    with cores.background(cfg, "eval"):  # visitors' reports go first; the cores are shared with other jobs
+        rows = _rows(cfg, reporter, heldout, modes, adapter, as_of, store, weights, corpus_state, settings,
+                     training_reports, progress)
+    return summarize(rows, modes) | {"rows": rows, "as_of": as_of, "case_set": which, "marked_read": bool(marked),
+                                     "produced_by": provenance(cfg, which, adapter, start, store) |
+                                     {"backend": reporter.backend}}
+
+
+def _rows(cfg, reporter, heldout, modes, adapter, as_of, store, weights, corpus_state, settings, training_reports,
+          progress) -> list[dict]:
+    """Each case in each mode: the cached report or a new one, scored."""
+    from . import generate, retrieve
     cache = cfg.eval_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     rows, total = [], len(heldout) * len(modes)
-    for i, case in enumerate(heldout):
+    for case in heldout:
         for mode in modes:
             base = "rag" if mode == ORACLE else mode
             key = cache_key(case["case"], mode, weights[mode], reporter.model_name(base, adapter), as_of, settings,
@@ -274,9 +286,7 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
                                  r.get("doc_ids") if open_book else None, r["citations"])})
             if progress:
                 progress(len(rows), total, f"{case['id']} {mode}")
-    return summarize(rows, modes) | {"rows": rows, "as_of": as_of, "case_set": which, "marked_read": bool(marked),
-                                     "produced_by": provenance(cfg, which, adapter, start, store) |
-                                     {"backend": reporter.backend}}
+    return rows
 
 
 def plan_only(cfg, which: str = "dev", progress=None) -> dict:
@@ -316,12 +326,11 @@ def with_uploads(cfg, which: str, progress=None):
     under the data dir's eval folder: the shipped research plus the set's documents, ingested the way a
     user uploads them (and kept, so a re-run ingests nothing). The user's own store is never touched;
     the data dir's adapters are the ones used."""
-    from dataclasses import replace
     from . import index
     folder = uploads_dir(cfg, which)
     if not folder.is_dir():
         return cfg
-    store = replace(cfg, data_dir=cfg.eval_dir / "stores" / which, models_home=cfg.models_dir, chroma_host="")
+    store = config.scratch(cfg, cfg.eval_dir / "stores" / which)
     store.data_dir.mkdir(parents=True, exist_ok=True)
     if cfg.adapters_dir.is_dir() and not store.adapters_dir.exists():
         store.adapters_dir.symlink_to(cfg.adapters_dir.resolve(), target_is_directory=True)
@@ -453,15 +462,14 @@ def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, ep
     recall with the corpus at the training cutoff, then after the new documents arrive, for RAG
     (upload them), fine-tuning (no change), and fine-tuning's fair try (continued training on them)."""
     import tempfile
-    from dataclasses import replace
     from . import finetune, generate, index
     start = started()
     affected = [c for c in cases.load_heldout(cfg) if c["needs_incoming"]][: limit or None]
     cutoff = cases.load_training(cfg)["cutoff"]
     incoming = sorted((cfg.corpus_dir / "incoming").glob("*.md"))
     say = progress or (lambda *a: None)
-    with tempfile.TemporaryDirectory() as tmp:
-        scratch = replace(cfg, data_dir=Path(tmp), models_home=cfg.models_dir, chroma_host="")
+    with tempfile.TemporaryDirectory() as tmp, cores.background(cfg, "eval"):
+        scratch = config.scratch(cfg, Path(tmp))
         say(0, 4, "indexing the seed corpus in a scratch store")
         index.seed(scratch)
         reporter = generate.Reporter(scratch, adapter)

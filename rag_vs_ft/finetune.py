@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import cases, models, prompts
+from . import cases, cores, models, prompts
 from .config import Config, REPO
 from .errors import UserError
 from .files import write_json
@@ -148,6 +148,7 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
     else:
         model = get_peft_model(model, LoraConfig(r=ts.rank, lora_alpha=ts.alpha, lora_dropout=ts.dropout,
                                                  target_modules=targets, task_type="CAUSAL_LM"))
+    cores.checkpoints(cfg, model)  # a visitor's report pauses the training inside a step
     if ts.limit:
         train_ex, val_ex = train_ex[:ts.limit], val_ex[:max(2, ts.limit // 4)]
     enc = lambda exs: [encode(tok, m, t, ts.max_len) for m, t in exs]
@@ -171,6 +172,9 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
 
         def on_train_begin(self, args, st, control, **kw):
             self.main = st.is_world_process_zero
+
+        def on_step_begin(self, args, st, control, **kw):
+            models.use_threads(cores.threads(cfg))  # a share of the cores when other jobs run
 
         def on_step_end(self, args, st, control, **kw):
             state.update(step=st.global_step, max_steps=st.max_steps, epoch=round(st.epoch or 0, 3))
@@ -213,7 +217,8 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
                       callbacks=[Watch()])
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)  # Watch reports progress; keep stdout for --json
-    trainer.train()
+    with cores.background(cfg, "train"):
+        trainer.train()
     if not trainer.is_world_process_zero():
         return {}
     if not ts.early_stopping or state["best_val_loss"] is None:
@@ -297,8 +302,11 @@ def start(cfg: Config, name: str, ts: TrainSettings, reader: bool = False) -> Pa
     flags += ["--no-early-stopping"] if not ts.early_stopping else [f"--early-stopping={ts.early_stopping}"]
     cmd = [sys.executable, "-m", "rag_vs_ft", "finetune", "--name", name, "--data-dir", str(cfg.data_dir),
            *flags, *(["--reader"] if reader else [])]
+    env = {**os.environ, "RAG_VS_FT_MODELS": str(cfg.models_dir), "RAG_VS_FT_CORES": str(cfg.cores_dir),
+           "RAG_VS_FT_THREADS": str(cfg.threads or "")}  # the same models and the same share of the cores
     with open(out / "train.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
+                                env=env)
     (out / "pid").write_text(str(proc.pid))
     write_json(out / "progress.json", {"status": "starting", "step": 0, "max_steps": 0, "epoch": 0,
                                         "eta_s": None, "history": []})
@@ -310,22 +318,10 @@ def progress_of(cfg: Config, name: str) -> dict:
     out = cfg.adapters_dir / name
     state = json.loads((out / "progress.json").read_text()) if (out / "progress.json").is_file() else {}
     pid = int((out / "pid").read_text()) if (out / "pid").is_file() else None
-    if state and not state.get("done") and pid and not _alive(pid):
+    if state and not state.get("done") and pid and not cores.alive(pid):
         state["status"] = "failed"
         state["log"] = (out / "train.log").read_text()[-2000:] if (out / "train.log").is_file() else ""
     return state
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a finished child we started is a zombie until reaped
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
 
 
 def cancel(cfg: Config, name: str) -> None:

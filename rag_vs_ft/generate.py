@@ -7,12 +7,13 @@
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from . import finetune, index, llm, models, prompts, retrieve, soap
+from . import cores, finetune, index, llm, models, prompts, retrieve, soap
 from .config import Config
 from .errors import UserError
 
@@ -122,6 +123,10 @@ class Reporter:
             raise UserError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         if not case.strip():
             raise UserError("the case is empty")
+        with cores.visitor(self.cfg) as mark:  # a visitor's report: background jobs pause meanwhile
+            yield from self._stream(case, mode, as_of, out, passages, adapter, mark)
+
+    def _stream(self, case, mode, as_of, out, passages, adapter, mark) -> Iterator[str]:
         out = out or Report(mode, self.model_name(mode, adapter))
         out.mode, out.model = mode, self.model_name(mode, adapter)
         t0 = time.perf_counter()
@@ -139,6 +144,7 @@ class Reporter:
         else:
             pieces = self._engine(self.adapter_for(mode, adapter), mode, messages, self.cfg.max_new_tokens, gen)
         for piece in pieces:
+            cores.beat(mark)
             if not text:
                 out.first_token_s = time.perf_counter() - t0
             text += piece
@@ -160,12 +166,18 @@ class Reporter:
         path = self._path(name) if name else None
         if name and self.model is not None:  # peft loads an adapter once; llama.cpp opens it by path
             self._load(name)
+        cores.pause(self.cfg)  # a background job (an evaluation) lets waiting visitors go first
         with self._lock:
             if self.model is None:
-                yield from self.engine.stream(path, messages, max_new_tokens, gen, prefix, stop)
+                pieces = self.engine.stream(path, messages, max_new_tokens, gen, prefix, stop)
             else:
-                with _adapter(self.model, name):
-                    yield from llm.stream(self.model, self.tok, messages, max_new_tokens, gen, prefix, stop)
+                models.use_threads(cores.threads(self.cfg))
+                pieces = _with_adapter(self.model, name, llm.stream(self.model, self.tok, messages, max_new_tokens,
+                                                                    gen, prefix, stop))
+            with contextlib.closing(pieces):
+                for piece in pieces:
+                    yield piece
+                    cores.pause(self.cfg, others_only=True)  # holding the lock: stop only for other processes
 
     def _grounded(self, case: str, passages: list[dict], gen: llm.Generation) -> Iterator[str]:
         """The RAG report, built so that it cannot mis-cite or invent findings: Subjective and
@@ -194,6 +206,11 @@ class Reporter:
         for _ in self.stream(case, mode, as_of, out, passages, adapter):
             pass
         return out
+
+
+def _with_adapter(model, name: str | None, pieces: Iterator[str]) -> Iterator[str]:
+    with _adapter(model, name):
+        yield from pieces
 
 
 class _adapter:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import corpus, models
+from . import corpus, cores, models
 from .config import Config
 from .errors import UserError
 from .files import write_json
@@ -224,6 +224,7 @@ def ingest(cfg: Config, items: Iterable[tuple[str, bytes | Path]], progress: Pro
         reconcile(cfg, vs, rm)
         cat = catalog(cfg)
         for i, (name, data) in enumerate(items):
+            cores.pause(cfg)  # a bulk ingest from the command line lets a visitor's report go first
             if progress:
                 progress(i, len(items), str(name))
             try:

@@ -9,12 +9,11 @@ Training stays on transformers + peft.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Iterator
 
-from . import models
+from . import cores, models
 from .config import Config
 from .llm import REPETITION_PENALTY, Generation, prompt_ids
 
@@ -79,13 +78,14 @@ class Engine:
     def __init__(self, cfg: Config, tok, n_ctx: int = 2048):
         self.cfg, self.tok, self.n_ctx = cfg, tok, n_ctx
         self._models: dict[str, object] = {}
+        self._threads: dict[int, int] = {}
         self._end = tok.convert_tokens_to_ids("<|im_end|>")  # closes the system turn
 
     def _model(self, adapter_dir: Path | None):
         key = str(adapter_dir) if adapter_dir else ""
         if key not in self._models:
             from llama_cpp import Llama
-            threads = self.cfg.threads or os.cpu_count() or 1
+            threads = cores.total(self.cfg)
             self._models[key] = Llama(model_path=str(models.gguf_path()), n_ctx=self.n_ctx, n_threads=threads,
                                       n_threads_batch=threads, seed=self.cfg.seed, verbose=False,
                                       lora_path=str(lora_gguf(self.cfg, adapter_dir)) if adapter_dir else None)
@@ -102,6 +102,11 @@ class Engine:
         out = out if out is not None else Generation()
         out._start = time.perf_counter()
         llm = self._model(adapter_dir)
+        n = cores.threads(self.cfg)  # every core for a visitor; a background job's share otherwise
+        if n != self._threads.get(id(llm)):
+            import llama_cpp
+            llama_cpp.llama_set_n_threads(llm.ctx, n, n)
+            self._threads[id(llm)] = n
         ids = prompt_ids(self.tok, messages, prefix)[-(self.n_ctx - max_new_tokens):]
         llm.n_tokens = min(llm.n_tokens, ids.index(self._end) + 1 if self._end in ids else 0)
         for chunk in llm.create_completion(ids, max_tokens=max_new_tokens, temperature=0.0, top_k=1,

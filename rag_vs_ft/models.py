@@ -49,8 +49,14 @@ def embedder_path() -> Path:
 
 
 def set_threads(cfg: Config) -> None:
+    use_threads(cfg.threads or os.cpu_count() or 1)
+
+
+def use_threads(n: int) -> None:
+    """torch's intra-op threads, changed only when they differ (`cores` decides how many)."""
     import torch
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 def prepare_generator(cfg: Config) -> Path:

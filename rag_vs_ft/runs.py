@@ -266,6 +266,16 @@ def table_bench(runs: dict) -> str:
         "Not measured yet: `python -m rag_vs_ft bench --json`."
 
 
+def table_load(runs: dict) -> str:
+    from . import bench
+    b, compared = runs.get("runs/bench"), runs.get("runs/under-load")
+    if not (b and b.get("under_load")) and not compared:
+        return "Not measured yet: `python -m rag_vs_ft bench --json` and `bench --policies --json`."
+    when = [f"the bench run {_when(b)}"] if b and b.get("under_load") else []
+    when += [f"the comparison {_when(compared)}"] if compared else []
+    return bench.load_table(b, compared) + f"\n\nRun: {'; '.join(when)}."
+
+
 def table_retrieval(runs: dict) -> str:
     run = runs["runs/bench-retrieval"]
     lines = ["| chunks | dense p50 / p95 ms | hybrid + reading p50 / p95 ms | reading alone p50 ms |", "|---|---|---|---|"]
@@ -326,7 +336,7 @@ def table_targets(runs: dict) -> str:
 
 
 TABLES = {"targets": table_targets, "reference": table_reference, "sets": table_sets, "plans": table_plans, "injection": table_injection,
-          "bench": table_bench, "retrieval": table_retrieval}
+          "bench": table_bench, "retrieval": table_retrieval, "load": table_load}
 BLOCK = re.compile(r"(<!-- runs:(\w+) -->\n)(.*?)(<!-- /runs -->)", re.S)
 
 
