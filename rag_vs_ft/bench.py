@@ -305,11 +305,12 @@ class _Steps(threading.Thread):
     def run(self):
         while not self.done.wait(0.05):
             try:
-                step = json.loads((self.run_dir / "progress.json").read_text()).get("step") or 0
+                state = json.loads((self.run_dir / "progress.json").read_text())
             except (OSError, ValueError):  # being rewritten
                 continue
+            step = state.get("step") or 0
             if step and (not self.seen or step != self.seen[-1][0]):
-                self.seen.append((step, time.perf_counter()))
+                self.seen.append((step, time.perf_counter(), state.get("paused_s", 0.0)))
 
     def between(self, start: float, end: float) -> list[tuple[int, float]]:
         return [s for s in self.seen if start <= s[1] <= end]
@@ -329,6 +330,11 @@ def _per_step(seen: list) -> float | None:
     return round((seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0]), 2) if len(seen) > 1 else None
 
 
+def _paused(seen: list) -> float | None:
+    """Seconds the training spent paused for visitors between the first and the last boundary seen."""
+    return round(seen[-1][2] - seen[0][2], 2) if len(seen) > 1 and len(seen[0]) > 2 else None
+
+
 def _pair(idle: float | None, loaded: float | None, loaded_key: str) -> dict:
     return {"idle": idle, loaded_key: loaded, "ratio": round(loaded / idle, 2) if idle and loaded else None}
 
@@ -341,7 +347,10 @@ def load_figures(d: dict) -> dict:
             med = {k: round(statistics.median(x), 2) if x else None for k, x in v["samples"].items()}
             out[key] = _pair(med["idle"], med["training"], "training")
         elif isinstance(v, dict) and "boundaries" in v:
-            out[key] = _pair(_per_step(v["boundaries"]["idle"]), _per_step(v["boundaries"]["reports"]), "reports")
+            b = v["boundaries"]
+            out[key] = _pair(_per_step(b["idle"]), _per_step(b["reports"]), "reports") | {
+                "paused_s": _paused(b["reports"]),
+                "window_s": round(b["reports"][-1][1] - b["reports"][0][1], 1) if len(b["reports"]) > 1 else None}
     return out
 
 
@@ -384,7 +393,8 @@ def under_load(cfg: Config, quick: bool = False, policy: str = "visitors-first",
         finally:
             finetune.cancel(trainer, run.name)
             steps.done.set()
-    rel = lambda seen: [[k, round(t - t0, 3)] for k, t in seen]
+            finetune.wait(trainer, run.name, 120)  # it stops after its step; the next training needs the slot
+    rel = lambda seen: [[k, round(t - t0, 3), p] for k, t, p in seen]
     block = {"policy": policy, "about": POLICIES[policy], "report_tokens": tokens, "threads": cores.total(cfg),
              "report_tok_s": {"samples": {"idle": [round(x[0], 1) for x in idle],
                                           "training": [round(x[0], 1) for x in loaded]}},
@@ -395,6 +405,13 @@ def under_load(cfg: Config, quick: bool = False, policy: str = "visitors-first",
     for key, figures in load_figures(block).items():
         block[key] |= figures
     return block
+
+
+def _share_paused(u: dict) -> str:
+    t = u["train_s_per_step"]
+    if t.get("paused_s") is None or not t.get("window_s"):
+        return "not recorded"
+    return f"{t['paused_s']} s of {t['window_s']} s ({t['paused_s'] / t['window_s']:.0%})"
 
 
 UNDER_LOAD_TARGETS = {"report_tok_s": 0.35, "train_s_per_step": 1.5}  # decode ≥ 0.35× idle; steps ≤ 1.5× idle
@@ -562,11 +579,11 @@ def policies(cfg: Config, quick: bool = False, progress=print) -> dict:
 def load_table(b: dict | None, compared: dict | None) -> str:
     """The under-load targets from a bench run, and the ways of sharing the cores side by side."""
     lines = ["| | report decode, tok/s: idle → during a training | report, s: idle → during | training s/step: "
-             "idle → one report a minute |", "|---|---|---|---|"]
+             "idle → one report a minute | training paused for reports |", "|---|---|---|---|---|"]
     row = lambda name, u: (f"| {name} | {u['report_tok_s']['idle']} → {u['report_tok_s']['training']} "
                            f"(**{u['report_tok_s']['ratio']}×**) | {u['report_s']['idle']} → {u['report_s']['training']} | "
                            f"{u['train_s_per_step']['idle']} → {u['train_s_per_step']['reports']} "
-                           f"(**{u['train_s_per_step']['ratio']}×**) |")
+                           f"(**{u['train_s_per_step']['ratio']}×**) | {_share_paused(u)} |")
     if b and b.get("under_load"):
         lines.append(row("the bench run (as shipped: visitors first)", b["under_load"]))
     for name, u in ((compared or {}).get("policies") or {}).items():
@@ -640,7 +657,8 @@ def table(r: dict) -> str:
                   f"{met(0, (u['report_tok_s']['ratio'] or 0) >= t['report_tok_s'])}) |",
                   f"| the training with one report a minute | {u['train_s_per_step']['reports']} s/step = "
                   f"{u['train_s_per_step']['ratio']}× idle {u['train_s_per_step']['idle']} (target ≤ "
-                  f"{t['train_s_per_step']}×: {met(0, (u['train_s_per_step']['ratio'] or 9) <= t['train_s_per_step'])}) |"]
+                  f"{t['train_s_per_step']}×: {met(0, (u['train_s_per_step']['ratio'] or 9) <= t['train_s_per_step'])}); "
+                  f"paused for the reports {_share_paused(u)} |"]
     if soak := r.get("soak"):
         lines += [f"| soak: {soak['sessions']} sessions, {soak['reports']}/{soak['expected']} reports while another "
                   f"session ingested and deleted {soak['ingest_delete_cycles']} times | report p50 {soak['p50_s']} s, "

@@ -180,6 +180,7 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
             state.update(step=st.global_step, max_steps=st.max_steps, epoch=round(st.epoch or 0, 3))
             spent = time.time() - state["started"]
             state["eta_s"] = round(spent / st.global_step * (st.max_steps - st.global_step), 1)
+            state["paused_s"] = round(cores.paused_s, 2)  # given to visitors' reports so far
             if (out / "CANCEL").exists():
                 state["status"] = "cancelled"
                 control.should_training_stop = True
@@ -326,3 +327,13 @@ def progress_of(cfg: Config, name: str) -> dict:
 
 def cancel(cfg: Config, name: str) -> None:
     (cfg.adapters_dir / name / "CANCEL").touch()
+
+
+def wait(cfg: Config, name: str, timeout: float) -> bool:
+    """Wait for a background run's process to end (a cancelled one stops after its step); whether it did."""
+    pid_file = cfg.adapters_dir / name / "pid"
+    pid = int(pid_file.read_text()) if pid_file.is_file() else None
+    deadline = time.time() + timeout
+    while pid and cores.alive(pid) and time.time() < deadline:
+        time.sleep(0.2)
+    return not (pid and cores.alive(pid))
