@@ -8,7 +8,7 @@ import ui
 from rag_vs_ft import generate, votes
 
 cfg = ui.page_header("Blind votes: which reports does the audience prefer?")
-st.caption(votes.__doc__.split("\n\n")[1].replace("\n", " "))
+st.caption(votes.HOW)
 rows = votes.rows(cfg)
 if not rows:
     st.info("No votes yet: switch on Blind mode on the Compare page, write reports and vote.")

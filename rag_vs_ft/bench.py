@@ -58,18 +58,17 @@ def fill(cfg: Config, total: int) -> None:
     """Top the store up to `total` synthetic chunks with random unit vectors (fast, no embedding)."""
     import numpy as np
     vs = index.vector_store(cfg)
-    have = vs._collection.count()
+    have = index.size(vs)
     rng = np.random.default_rng(have)
     words = random.Random(have)
     for start in range(have, total, 5000):
         n = min(5000, total - start)
         vecs = rng.standard_normal((n, models.EMBED_DIM)).astype("float32")
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        vs._collection.add(ids=[f"syn-{start + i}" for i in range(n)], embeddings=vecs.tolist(),
-                           documents=[_text(words, 60) for _ in range(n)],
-                           metadatas=[{"doc_id": f"syn-{(start + i) // 10}", "published_int": 20150101 + i % 100000,
-                                       "title": "synthetic", "published": "2020-01-01", "source": "bench",
-                                       "section": "", "chunk": i % 10} for i in range(n)])
+        index.add_embedded(vs, [f"syn-{start + i}" for i in range(n)], vecs.tolist(), [_text(words, 60) for _ in range(n)],
+                           [{"doc_id": f"syn-{(start + i) // 10}", "published_int": 20150101 + i % 100000,
+                             "title": "synthetic", "published": "2020-01-01", "source": "bench", "section": "",
+                             "chunk": i % 10} for i in range(n)])
 
 
 def _timed(fn, inputs: list[str]) -> dict:
@@ -166,7 +165,7 @@ def lexical_choice(cfg: Config, repeats: int = 60) -> dict:
     lex = retrieve.lexical(cfg, index.vector_store(cfg))
     queries = [CASES[i % len(CASES)] for i in range(repeats)]
     out = {"chunks": len(lex.texts)}
-    out["bm25s"] = _timed(lambda q: lex.bm25.retrieve(retrieve._tokenize([q]), k=100, show_progress=False,
+    out["bm25s"] = _timed(lambda q: lex.bm25.retrieve(retrieve.tokenize([q]), k=100, show_progress=False,
                                                        n_threads=1), queries)
     try:
         from rank_bm25 import BM25Okapi

@@ -173,7 +173,7 @@ cmd_finetune.configure = _finetune_flags
 @command("report", "write reports for a case, side by side")
 def cmd_report(args, cfg) -> int:
     from pathlib import Path
-    from . import comparison, deid, generate
+    from . import columns, comparison, deid, generate, index
     scrubbed = deid.scrub(args.case if args.case is not None else _read_case(Path(args.case_file)))
     case = scrubbed.text  # identifiers never reach a prompt, a cache or this output
     if scrubbed.count:
@@ -183,24 +183,29 @@ def cmd_report(args, cfg) -> int:
         raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join(generate.MODES)}")
     if args.as_of:
         _check_date(args.as_of)
+    index.seed(cfg)
     reporter = generate.Reporter(cfg, args.adapter)
-    columns, quiet = {}, args.json or args.markdown
-    for mode in modes:
-        if not quiet:
-            print(f"== {mode} ({reporter.model_name(mode)})", flush=True)
-        r = generate.Report(mode, reporter.model_name(mode))
-        for piece in reporter.stream(case, mode, args.as_of, r):
-            if not quiet:
-                print(piece, end="", flush=True)
-        columns[mode] = comparison.column(r)
-        if not quiet:
-            print()
-            for c in r.citations:
-                print(f"  [{c['n']}] {c['title']} ({c['published']}) - {c['source']}")
-            note = f"  knowledge cutoff {r.cutoff}; " if r.cutoff else "  "
-            print(f"{note}{r.tokens} tokens in {r.seconds:.1f} s\n")
+    written, quiet, begun = {}, args.json or args.markdown, set()
+    for ev in columns.write(reporter, case, modes, args.as_of, every=0, early=False):
+        if not quiet and ev.mode not in begun:
+            print(f"== {ev.mode} ({reporter.model_name(ev.mode)})", flush=True)
+            begun.add(ev.mode)
+        if ev.column is None:
+            print("" if quiet else ev.piece, end="", flush=True)
+            continue
+        if "error" in ev.column:
+            raise UserError(ev.column["error"])
+        written[ev.mode] = col = ev.column
+        if quiet:
+            continue
+        r = col["report"]
+        print()
+        for n, c in zip(col["cited"], r["citations"]):
+            print(f"  [{n}] {c['title']} ({c['published']}) - {c['source']}")
+        note = f"  knowledge cutoff {col['cutoff']}; " if col.get("cutoff") else "  "
+        print(f"{note}{r['tokens']} tokens in {r['seconds']:.1f} s\n")
     rec = comparison.build(case, scrubbed.count, {"adapter": args.adapter, "as_of": args.as_of, "modes": modes},
-                           columns)
+                           written)
     if args.json:
         print(comparison.dumps(rec))
     elif args.markdown:
@@ -237,12 +242,13 @@ cmd_report.configure = _report_flags
 
 @command("replay", "replay the story: compare as of the cutoff, add the new research, compare again")
 def cmd_replay(args, cfg) -> int:
-    from . import cases, generate, story
+    from . import cases, generate, index, story
     if args.undo:
         n = story.undo(cfg)
         emit(args, {"deleted": n}, f"removed the new research: {n} chunks deleted")
         return 0
     told, cutoff = story.case(cfg), cases.load_training(cfg)["cutoff"]
+    index.seed(cfg)
     reporter = generate.Reporter(cfg)
     out = {"case_id": told["id"], "case": told["case"], "steps": {}}
     found = lambda text: "{}/{}".format(sum(cases.facts_found(text, told["key_facts"]).values()),
@@ -304,7 +310,7 @@ def cmd_eval(args, cfg) -> int:
                                  ("key_fact_recall", "upload_used", "wrong_population", "nothing_copied")))
         return 0
     if args.injection:
-        r = evaluate.injection(cfg, args.adapter, _bar(args, "phase"), args.limit)
+        r = evaluate.injection(cfg, args.adapter, _bar(args, "phase"), args.limit, which=args.cases)
         r["produced_by"]["command"] = _command()
         evaluate.save(cfg, r, "injection")
         emit(args, r, evaluate.injection_table(r))

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from . import cases, config, cores, memorize, support
 from .config import REPO
+from .errors import UserError
 from .files import write_json
 
 DRUG = re.compile(r"\b[a-z]{3,}(?:flozin|gliflozin|pril|sartan|olol|dipine|statin|glutide|tide|mab|parin|"
@@ -237,6 +238,7 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
     """Generate (or reuse) every report and score it; returns the JSON the CLI prints."""
     from . import finetune, generate, index, models, runs
     start = started()
+    index.seed(cfg)  # the user's store, where a set without uploads is read (first use from the CLI)
     reporter = reporter or generate.Reporter(cfg, adapter)
     heldout = cases.load(cfg, which)[: limit or None]
     marked = cases.record_run(cfg, which, runs.commit()[0])  # an unread held-out set is read from now on, even in part
@@ -457,14 +459,18 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n\nA demonstration, not medical advice.\n"
 
 
-def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, epochs: float = 6) -> dict:
+def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, epochs: float = 6,
+              which: str = "heldout") -> dict:
     """The knowledge-injection experiment on the cases whose answer needs the incoming documents:
     recall with the corpus at the training cutoff, then after the new documents arrive, for RAG
     (upload them), fine-tuning (no change), and fine-tuning's fair try (continued training on them)."""
     import tempfile
-    from . import finetune, generate, index
+    from . import finetune, generate, index, runs
     start = started()
-    affected = [c for c in cases.load_heldout(cfg) if c["needs_incoming"]][: limit or None]
+    affected = [c for c in cases.load(cfg, which) if c["needs_incoming"]][: limit or None]
+    if not affected:
+        raise UserError(f"no case in {which} needs the incoming documents (needs_incoming); try --cases heldout")
+    cases.record_run(cfg, which, runs.commit()[0])  # its cases are read from now on
     cutoff = cases.load_training(cfg)["cutoff"]
     incoming = sorted((cfg.corpus_dir / "incoming").glob("*.md"))
     say = progress or (lambda *a: None)
@@ -488,8 +494,8 @@ def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, ep
     rows = [{"case": c["id"], "arm": arm, "before": before[arm][i], "after": after[arm][i]}
             for arm in after for i, c in enumerate(affected)]
     return {"cases": len(affected), "case_ids": [c["id"] for c in affected], "documents": [f.stem for f in incoming],
-            "arms": arms(rows), "rows": rows,
-            "produced_by": provenance(cfg, "heldout", adapter, start) | {"backend": reporter.backend}}
+            "arms": arms(rows), "rows": rows, "case_set": which,
+            "produced_by": provenance(cfg, which, adapter, start) | {"backend": reporter.backend}}
 
 
 def arms(rows: list[dict]) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from typing import Callable
 from . import cases, cores, models, prompts
 from .config import Config, REPO
 from .errors import UserError
-from .files import write_json
+from .files import lock, write_json
 
 SHIPPED = REPO / "adapters"       # committed adapters, used until the user trains and picks another
 DEFAULT = "finetuned"             # the shipped closed-book adapter's name
@@ -62,23 +61,19 @@ def check_name(name: str) -> str:
 @contextlib.contextmanager
 def training_slot(cfg: Config, name: str):
     """One training at a time, across app sessions and the CLI: each needs ~7 GB and every core."""
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(cfg.data_dir / "training.lock", "a+") as f:
+    path = cfg.data_dir / "training.lock"
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            f = stack.enter_context(lock(path, wait=False))
         except BlockingIOError:
-            f.seek(0)
-            raise UserError(f"training {f.read().strip() or 'another adapter'!r} is still running: one "
+            raise UserError(f"training {path.read_text().strip() or 'another adapter'!r} is still running: one "
                             "training at a time (each needs ~7 GB and every core); wait for it to finish "
                             "or cancel it") from None
         f.seek(0)
         f.truncate()
-        f.write(name)
+        f.write(name)  # who holds it, for the next one's message
         f.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+        yield
 
 
 def adapter_dir(cfg: Config, name: str) -> Path:

@@ -335,7 +335,7 @@ def limits(text: str) -> list[tuple[str, str, float]]:
     """(measure, ">=" or "<=", value) for each threshold a population states; where it offers two
     ("BMI 30 or more, or 27 or more with a weight-related condition") the looser one."""
     found: dict[tuple[str, str], float] = {}
-    for m in concepts._LIMIT.finditer(text):
+    for m in concepts.LIMIT.finditer(text):
         word = (m.group("op") or m.group("tail") or "").lower()
         if not word:
             continue
@@ -377,7 +377,7 @@ def _has(recommendation: str, case: str) -> set[str]:
     for c in list(has):
         has |= concepts.IMPLIES.get(c, set())
     first: dict[str, float] = {}
-    for m in concepts._LIMIT.finditer(concepts.population(recommendation)):
+    for m in concepts.LIMIT.finditer(concepts.population(recommendation)):
         first.setdefault(concepts.measure(m), float(m.group("n")))
     have = concepts.values(case)
     has |= {cond for name, cond in concepts.MEASURED.items() if name in first and have.get(name, 0) >= first[name]}

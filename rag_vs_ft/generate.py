@@ -1,9 +1,13 @@
-"""Reports for one case in each mode, with the same base model and decoding everywhere.
+"""Reports for one case in each mode. One base model (SmolLM2-135M-Instruct) and greedy decoding in
+every mode; what differs is the method:
 
-    finetuned  closed book: the LoRA adapter trained on the (stale) case -> report set
-    rag        open book: top-k research passages in the prompt, citations [n]
-    base       neither: the untuned model alone
-    hybrid     the fine-tuned adapter, given the passages too
+    finetuned  closed book: the LoRA adapter trained on the (stale) case -> report set writes it all
+    rag        open book: Subjective and Objective restate the case, the reader adapter writes the
+               Assessment from the case, and the Plan copies the recommendation of the retrieved passage
+               that fits the patient, cited [n] (`retrieve.choose`); with OPENAI_BASE_URL a remote model
+               writes the whole report from the top-k passages in its prompt instead
+    base       neither: the untuned model, closed book
+    hybrid     the fine-tuned adapter with the top-k passages in its prompt
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from . import cores, finetune, index, llm, models, prompts, retrieve, soap
+from . import cores, finetune, llm, models, prompts, retrieve, soap
 from .config import Config
 from .errors import UserError
 
@@ -22,6 +26,9 @@ ADAPTER_MODES = {"finetuned", "hybrid"}
 OPEN_BOOK = {"rag", "hybrid"}
 LABELS = {"finetuned": "Fine-tuned (closed book)", "rag": "RAG (open book)", "base": "Base model",
           "hybrid": "Fine-tuned + RAG"}
+METHOD = ("Same base model and greedy decoding in every column; the method differs. Fine-tuned: an adapter "
+          "trained on past reports writes from memory. RAG: the case restated, the model's Assessment, and a "
+          "Plan that copies and cites the retrieved passage that fits the patient.")
 NOTICE = "Demonstration only, not medical advice: reports are written by a 135M-parameter model."
 ASSESSMENT_TOKENS = 48  # the one line the reader writes in a RAG report (training reports' run 20-40)
 
@@ -54,7 +61,6 @@ class Reporter:
         from . import llamacpp
         self.cfg, self.reader = cfg, reader
         self._lock = threading.Lock()  # one generation at a time: the model's adapters are shared state
-        index.seed(cfg)  # first use from the CLI: the app seeds with a progress bar before this
         if cfg.backend not in ("auto", "llamacpp", "transformers"):
             raise UserError(f"RAG_VS_FT_BACKEND must be auto, llamacpp or transformers, not {cfg.backend!r}")
         if cfg.backend == "llamacpp" and not llamacpp.available():

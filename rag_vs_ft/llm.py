@@ -20,10 +20,6 @@ class Generation:
     first_token_s: float | None = None
     _start: float = field(default_factory=time.perf_counter, repr=False)
 
-    @property
-    def tokens_per_s(self) -> float:
-        return self.tokens / self.seconds if self.seconds else 0.0
-
 
 def prompt_ids(tok, messages: list[dict], prefix: str = "") -> list[int]:
     """The chat-templated prompt, plus the start of the answer when the caller writes it (`prefix`)."""

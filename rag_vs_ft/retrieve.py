@@ -35,7 +35,6 @@ LEAD = 3              # how far down the whole-case ranking the topic of a case 
 KNOWN_TOP = 5         # a document this high for a known problem's own query is about that problem
 TOPIC_SIMILARITY = 0.35  # least cosine of case and recommendation for a document to be the case's topic, chosen
                          # on dev3: every case's own upload passes; a case no document covers does not (tests)
-PAGE = 5000           # chunks read from Chroma per call when the BM25 index is (re)built
 
 SUMMARY_SECTIONS = ("practice point", "key point", "key message", "bottom line", "recommendation", "position",
                     "implications for practice", "conclusion", "interpretation", "summary")
@@ -71,7 +70,7 @@ RECOUNT_S = 1.0
 _lock = threading.Lock()
 
 
-def _tokenize(texts: list[str]):
+def tokenize(texts: list[str]):
     import bm25s
     return bm25s.tokenize(texts, stopwords="en", show_progress=False)
 
@@ -80,24 +79,23 @@ def lexical(cfg: Config, vs) -> _Lexical:
     """The BM25 side, cached per store; the catalog stamp and the chunk count say when to rebuild."""
     import bm25s
     where = f"{cfg.chroma_host}:{cfg.chroma_port}" if cfg.chroma_host else str(cfg.chroma_dir)
-    stamp, now = index._stamp(cfg), time.monotonic()
+    stamp, now = index.state(cfg), time.monotonic()
     counted = _counted.get(where)
     if not counted or counted[1] != stamp or now - counted[0] > RECOUNT_S:
-        _counted[where] = counted = (now, stamp, vs._collection.count())
+        _counted[where] = counted = (now, stamp, index.size(vs))
     key = (stamp, counted[2])
     with _lock:
         hit = _cache.get(where)
         if hit and hit.key == key:
             return hit
         ids, texts, metas = [], [], []
-        for offset in range(0, key[1], PAGE):  # one get() of a large store exceeds SQLite's variable limit
-            got = vs._collection.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
-            ids += got["ids"]
-            texts += got["documents"]
-            metas += got["metadatas"]
+        for page_ids, page_texts, page_metas in index.every_chunk(vs):
+            ids += page_ids
+            texts += page_texts
+            metas += page_metas
         bm25 = bm25s.BM25()
         if texts:
-            bm25.index(_tokenize([f"{m.get('title', '')}\n{t}" for t, m in zip(texts, metas)]), show_progress=False)
+            bm25.index(tokenize([f"{m.get('title', '')}\n{t}" for t, m in zip(texts, metas)]), show_progress=False)
         _cache[where] = hit = _Lexical(key, texts, metas, bm25, {i: m["doc_id"] for i, m in zip(ids, metas)})
         return hit
 
@@ -157,11 +155,10 @@ def _rankings(cfg: Config, vs, lex: _Lexical, texts: list[str], as_of: str | Non
     for key in [k for k in lex.memo if k[0] == "case"]:  # the case's vector, for `_similarity`: the latest only
         del lex.memo[key]
     lex.memo["case", texts[0]] = np.array(vectors[0])
-    dense = vs._collection.query(query_embeddings=vectors, n_results=min(DENSE_CHUNKS, len(lex.texts)),
-                                 where=index.as_of_filter(as_of), include=[])  # ids only: 2 ms less at 50k
-    hits = lex.bm25.retrieve(_tokenize(asked), k=n, show_progress=False, weight_mask=mask,
+    dense = index.nearest(vs, vectors, min(DENSE_CHUNKS, len(lex.texts)), as_of)
+    hits = lex.bm25.retrieve(tokenize(asked), k=n, show_progress=False, weight_mask=mask,
                              n_threads=0)[0] if n else [[] for _ in asked]  # 0: no thread pool per call (1 ms)
-    found = [([lex.doc_of[c] for c in dense["ids"][i] if c in lex.doc_of],
+    found = [([lex.doc_of[c] for c in dense[i] if c in lex.doc_of],
               [lex.metas[j]["doc_id"] for j in hits[i] if mask is None or mask[j]]) for i in range(len(asked))]
     lex.memo.update({(t, as_of): f for t, f in zip(missing, found[1:])})
     return [found[0]] + [lex.memo[(t, as_of)] for t in texts[1:]]

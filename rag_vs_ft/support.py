@@ -1,10 +1,5 @@
-"""Does a retrieved passage support a sentence? A transparent lexical check, shown in the app.
-
-A sentence (up to a full stop, ! or ?; a semicolon does not end one) is *supported* by a passage
-when (1) every dose or number it states (e.g. "10 mg") appears in the passage and (2) at least 60%
-of its content words (lower-cased, 4+ letters, not stop words or SOAP labels) appear in the passage.
-Simple on purpose: a reader can redo it by hand.
-"""
+"""Does a retrieved passage support a sentence? A transparent lexical check, shown in the app (`HOW`).
+Simple on purpose: a reader can redo it by hand."""
 from __future__ import annotations
 
 import re
@@ -17,6 +12,9 @@ given mg/dl mmol/l""".split())
 RECOMMEND = re.compile(r"\b(start|add|begin|initiate|switch|continue|consider|recommend|prescribe|use|"
                        r"give|increase|titrate|stop|avoid|refer|treat|offer)\w*\b", re.I)
 THRESHOLD = 0.6
+HOW = ("A sentence (up to a full stop, ! or ?; a semicolon does not end one) is supported by a passage when "
+       "(1) every dose or number it states (e.g. \"10 mg\") appears in the passage and (2) at least 60% of its "
+       "content words (lower-cased, 4+ letters, not stop words or SOAP labels) appear in the passage.")
 
 
 def sentences(text: str) -> list[str]:

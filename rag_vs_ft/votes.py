@@ -1,13 +1,5 @@
 """Blind judging: an audience votes on two anonymous reports (A and B); the votes are kept in SQLite
-under the data dir and tallied the way public model arenas rank models.
-
-    win rate       share of a method's battles it won, a tie or "both bad" counting half, with a 95%
-                   Wilson interval (honest at a handful of votes, where a bootstrap shrinks to a point)
-    Bradley–Terry  one strength per method fitted to all battles at once (logistic regression, as the
-                   arenas do; ties split in two half-weighted wins), on an Elo-like scale (1000 = the
-                   average, +400 = ten times the odds of winning), with 95% intervals from resampling
-                   the votes; only with more than two methods, where it says more than the win rates
-"""
+under the data dir and tallied the way public model arenas rank models (`HOW`, shown in the app)."""
 from __future__ import annotations
 
 import csv
@@ -18,6 +10,13 @@ import sqlite3
 
 from .config import Config
 from .errors import UserError
+
+HOW = ("Win rate: the share of a method's battles it won, a tie or \"both bad\" counting half, with a 95% Wilson "
+       "interval (honest at a handful of votes, where a bootstrap shrinks to a point). Bradley–Terry: one strength "
+       "per method fitted to all battles at once (logistic regression, as the arenas do; ties split in two "
+       "half-weighted wins), on an Elo-like scale (1000 = the average, +400 = ten times the odds of winning), with "
+       "95% intervals from resampling the votes; only with more than two methods, where it says more than the "
+       "win rates.")
 
 CHOICES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both bad": "Both bad"}
 COLUMNS = ("id", "at", "case_text", "mode_a", "mode_b", "report_a", "report_b", "vote", "settings")

@@ -72,7 +72,7 @@ def test_bm25_index_follows_the_store(seeded, cfg, monkeypatch):
     monkeypatch.setattr(retrieve, "PAGE", 100)  # read in pages, as a large store must be
     vs = index.vector_store(cfg)
     before = retrieve.lexical(cfg, vs)
-    assert len(before.texts) == vs._collection.count() > 200
+    assert len(before.texts) == index.size(vs) > 200
     assert len({(m["doc_id"], m["chunk"]) for m in before.metas}) == len(before.metas), "no chunk read twice"
     af, phrase = "70-year-old woman with atrial fibrillation and hypertension.", (concepts.PHRASES["af"], None)
     retrieve.fused(cfg, af)

@@ -1,6 +1,8 @@
-"""The live demo through Streamlit's AppTest, with the real models and a real index: the story
-replayed in three clicks (and undone), a blind vote stored and tallied, a comparison reopened from
-the session's history without regenerating and downloaded as Markdown and JSON."""
+"""The live demo through Streamlit's AppTest, over a real index with a reporter that has no model
+(`fakes.Reporter`: real retrieval and choice of passage, deterministic text), so it runs in seconds:
+the story replayed in three clicks (and undone), a blind vote stored and tallied, a comparison reopened
+from the session's history without regenerating and downloaded as Markdown and JSON. The real model
+writes the Compare page's columns in `test_app.py` and in the real browser (`test_browser.py`)."""
 import csv
 import io
 import json
@@ -12,13 +14,18 @@ from streamlit.testing.v1 import AppTest
 
 from rag_vs_ft import comparison, generate, story, votes
 
-TIMEOUT = 600
+TIMEOUT = 120
 AF = "64-year-old man with atrial fibrillation, CHA2DS2-VASc 3, on no anticoagulant."
 
 
 @pytest.fixture
-def app(seeded):
-    return AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
+def app(seeded, monkeypatch):
+    import streamlit as st
+    import fakes
+    monkeypatch.setattr(generate, "Reporter", fakes.Reporter)
+    st.cache_resource.clear()  # the app's reporter is made again, as the fake
+    yield AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
+    st.cache_resource.clear()
 
 
 def rag_citations(at) -> list[str]:

@@ -38,15 +38,18 @@ def test_generator_copy_is_dense_and_reloads(generator, models_home):
     assert json.loads((copy / "source.json").read_text())["sha256"] == models.file_sha256(models.gguf_path())
 
 
-def test_greedy_generation_is_deterministic_and_non_empty(generator):
+def test_generate_is_transformers_own_greedy_continuation(generator):
+    """llm.generate against model.generate called directly (greedy, the same repetition penalty)."""
+    import torch
     model, tok = generator
     msgs = [{"role": "user", "content": "Name one medicine used for high blood pressure."}]
-    first = llm.generate(model, tok, msgs, max_new_tokens=24)
-    second = llm.generate(model, tok, msgs, max_new_tokens=24)
-    assert first.text.strip(), "the model produced nothing"
-    assert first.text == second.text
-    assert 0 < first.tokens <= 24
-    assert first.first_token_s is not None and first.seconds >= first.first_token_s
+    got = llm.generate(model, tok, msgs, max_new_tokens=24)
+    ids = torch.tensor([llm.prompt_ids(tok, msgs)])
+    with torch.inference_mode():
+        gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=24, do_sample=False,
+                             repetition_penalty=llm.REPETITION_PENALTY, pad_token_id=tok.eos_token_id)
+    assert got.text.strip() and got.text == tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
+    assert 0 < got.tokens <= 24 and got.first_token_s is not None and got.seconds >= got.first_token_s
 
 
 def test_streaming_yields_what_the_model_decodes_greedily(generator):

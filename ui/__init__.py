@@ -2,9 +2,6 @@
 escaping. The only module besides the pages that imports streamlit; all logic stays in rag_vs_ft."""
 from __future__ import annotations
 
-import time
-from typing import Iterable
-
 import streamlit as st
 
 from rag_vs_ft import comparison, config, cores, embedder, generate, index, models
@@ -53,24 +50,3 @@ def page_header(title: str) -> config.Config:
 
 
 escape = comparison.escape  # model or uploaded text as inert markdown
-
-
-def stream_into(slot, pieces: Iterable[str], every: float = 0.5, on_first=None) -> str:
-    """Write a streaming report into `slot` (an st.empty), at most one update per `every` seconds
-    after the first: each update re-sends and re-renders the whole text so far, and the browser shares
-    the 2 cores with the model, so one update per token decoded at 0.35× the engine. Every 0.3 s the
-    later columns, drawn on a page grown by the finished ones, fell to 0.75-0.86× in some runs; every
-    0.5 s every column kept 0.9× or more in three runs of three. `on_first()` runs once the first text
-    is on screen. Returns the text."""
-    text, shown, last = "", "", 0.0
-    for piece in pieces:
-        text += piece
-        if text and time.perf_counter() - last >= every:
-            slot.markdown(escape(text))
-            shown, last = text, time.perf_counter()
-            if on_first:
-                on_first()
-                on_first = None
-    if text != shown:
-        slot.markdown(escape(text))
-    return text
