@@ -7,7 +7,7 @@ import random
 import streamlit as st
 
 import ui
-from ui import comparison as drawn, story as replay
+from ui import compare as drawn, story as replay
 from rag_vs_ft import cases, columns, comparison, deid, finetune, generate
 
 cfg = ui.page_header("Fine-tuned or RAG? Reports side by side")

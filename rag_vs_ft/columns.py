@@ -34,7 +34,7 @@ class _Column:
         self.reporter, self.mode = reporter, mode
         self.report = generate.Report(mode, reporter.model_name(mode, adapter))
         self.pieces = reporter.stream(case, mode, as_of, self.report, adapter=adapter)  # not pulled yet
-        self.head, self.spent, self.error = None, 0.0, None
+        self.head, self.spent, self.error, self.told = None, 0.0, None, False
 
     def prime(self) -> str:
         """The local RAG column's restated case (no model), taken once; "" for the others."""
@@ -70,9 +70,9 @@ def write(reporter, case: str, modes: list[str], as_of: str | None = None, adapt
         if col.error:
             yield Event(mode, column={"error": col.error})
             continue
-        text = shown = col.head
+        text, shown = col.head, col.head if col.told else ""
+        pending = "" if col.told else col.head
         last, t = 0.0, time.perf_counter()
-        pending = col.head
         try:
             for piece in col.pieces:
                 text += piece
@@ -82,7 +82,10 @@ def write(reporter, case: str, modes: list[str], as_of: str | None = None, adapt
                     shown, pending, last = text, "", time.perf_counter()
                     if not primed:  # the first text is on screen: show the other RAG column's head now
                         primed = True
-                        yield from (Event(m, h, h) for m in modes if m != mode and (h := cols[m].prime()))
+                        for m in modes:
+                            if m != mode and (h := cols[m].prime()):
+                                cols[m].told = True
+                                yield Event(m, h, h)
         except UserError as e:  # a stalled model, an unreachable endpoint: this column only
             yield Event(mode, column={"error": str(e)})
             continue

@@ -37,18 +37,18 @@ class Reporter:
         t0 = time.perf_counter()
         if mode in generate.OPEN_BOOK:
             out.passages = passages if passages is not None else self.passages(case, as_of)
-        if mode == "rag":
-            yield f"Subjective: {case}\nObjective: as stated.\nAssessment:"  # the restated head comes first
+        head = f"Subjective: {case}\nObjective: as stated.\nAssessment:" if mode == "rag" else ""
+        if head:
+            yield head  # the restated case comes first, as the real RAG column's does
         if mode in self.fail:
             raise UserError(f"the {mode} model stopped answering")
         n = retrieve.choose(out.passages) if out.passages else None
         plan = f"{out.passages[n]['passage']} [{n + 1}]" if n is not None else f"the {mode} plan."
-        body = (" the problems as stated." if mode == "rag" else f"Subjective: {case}\nAssessment: {mode} view.")
-        text = body + f"\nPlan: {plan}"
-        for word in text.split(" "):
-            yield word + " "
-        out.text = ((f"Subjective: {case}\nObjective: as stated.\nAssessment:" if mode == "rag" else "")
-                    + text + " ").strip()
+        text = (" the problems as stated." if mode == "rag" else f"Subjective: {case}\nAssessment: {mode} view.") \
+            + f"\nPlan: {plan}"
+        for i, word in enumerate(text.split(" ")):
+            yield (" " if i else "") + word
+        out.text = (head + text).strip()
         out.tokens = len(text.split())
         out.seconds = time.perf_counter() - t0
         out.citations = generate.cited(out.text, out.passages)
