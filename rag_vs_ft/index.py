@@ -365,11 +365,13 @@ def size(vs) -> int:
     return vs._collection.count()
 
 
-def every_chunk(vs, page: int = 5000) -> Iterator[tuple[list[str], list[str], list[dict]]]:
-    """Every chunk as (ids, texts, metadatas), a page at a time (one get() of a large store exceeds
-    SQLite's variable limit)."""
-    for offset in range(0, size(vs), page):
-        got = vs._collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
+PAGE = 5000  # chunks per read of every chunk: one get() of a large store exceeds SQLite's variable limit
+
+
+def every_chunk(vs) -> Iterator[tuple[list[str], list[str], list[dict]]]:
+    """Every chunk as (ids, texts, metadatas), `PAGE` at a time."""
+    for offset in range(0, size(vs), PAGE):
+        got = vs._collection.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
         yield got["ids"], got["documents"], got["metadatas"]
 
 

@@ -69,7 +69,7 @@ def test_nothing_is_copied_when_no_retrieved_recommendation_applies(seeded, cfg)
 
 def test_bm25_index_follows_the_store(seeded, cfg, monkeypatch):
     from rag_vs_ft import index
-    monkeypatch.setattr(retrieve, "PAGE", 100)  # read in pages, as a large store must be
+    monkeypatch.setattr(index, "PAGE", 100)  # read in pages, as a large store must be
     vs = index.vector_store(cfg)
     before = retrieve.lexical(cfg, vs)
     assert len(before.texts) == index.size(vs) > 200
