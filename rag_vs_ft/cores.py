@@ -1,16 +1,16 @@
 """One owner of the cores: the app's heavy jobs share the machine through small files in the data dir.
 
-On 2 cores a report written while a training ran decoded at 0.76 tok/s instead of ~100: llama.cpp's
-threads and torch's spin against each other, so two jobs do not share the machine half and half, they
-lose two orders of magnitude. So a visitor's report comes first. While one is being written, the
-background jobs (a training, an evaluation, a bench run, a bulk ingest: from the app or the command
-line) stop at their next checkpoint (a transformer layer of a training step, a token or a report of
-an evaluation, a batch of an ingest) and go on when it ends. Background jobs that run together split
+On 2 cores, llama.cpp's threads and torch's spin against each other: a report written beside a
+training, each taking every core, took 5x as long (decode at 0.19x idle; `bench --policies`). So a
+visitor's report comes first. While one is being written, the background jobs (a training, an
+evaluation, a bench run, a bulk ingest: from the app or the command line) stop at their next
+checkpoint (a decoder layer of a training step, forward or backward; a report or a token of an
+evaluation; a document of an ingest) and go on when it ends. Background jobs that run together split
 the cores between them. `bench` measures what this costs each side (`under_load`).
 
-Each job is a file `DATA/cores/KIND.PID.N` (scratch stores share their parent's, `config.scratch`); a visitor's report touches its file as it streams. A file
-whose process is gone, or a visitor's that stopped streaming a while ago, counts for nothing, so a
-crash never blocks anyone.
+Each job is a file `DATA/cores/KIND.PID.N` (a scratch store shares its parent's: `config.scratch`); a
+visitor's report touches its file as it streams. A file whose process is gone, or a visitor's that
+stopped streaming a while ago, counts for nothing, so a crash never blocks anyone.
 """
 from __future__ import annotations
 
@@ -31,10 +31,6 @@ POLL_S = 0.05                      # how often a paused job looks again
 _background: contextvars.ContextVar[str | None] = contextvars.ContextVar("background", default=None)
 _count = itertools.count()
 paused_s = 0.0                     # this process's time spent paused for visitors (the bench reports it)
-
-
-def _dir(cfg: Config) -> Path:
-    return cfg.cores_dir
 
 
 def total(cfg: Config) -> int:
@@ -59,7 +55,7 @@ def alive(pid: int) -> bool:
 def jobs(cfg: Config) -> list[dict]:
     """The live jobs: kind, pid, and since when; files of dead processes are removed."""
     found = []
-    folder = _dir(cfg)
+    folder = cfg.cores_dir
     if not folder.is_dir():
         return found
     now = time.time()
@@ -84,7 +80,7 @@ def jobs(cfg: Config) -> list[dict]:
 
 @contextlib.contextmanager
 def _job(cfg: Config, kind: str):
-    folder = _dir(cfg)
+    folder = cfg.cores_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{kind}.{os.getpid()}.{next(_count)}"
     path.write_text(json.dumps({"kind": kind, "pid": os.getpid(), "since": time.time()}))
@@ -96,7 +92,7 @@ def _job(cfg: Config, kind: str):
 
 def announce(cfg: Config, kind: str = SERVE) -> None:
     """Mark this process as `kind` for as long as it lives (the app: a model is loaded and serving)."""
-    folder = _dir(cfg)
+    folder = cfg.cores_dir
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{kind}.{os.getpid()}.0").write_text(json.dumps({"kind": kind, "pid": os.getpid()}))
 
