@@ -410,7 +410,7 @@ def _share_paused(u: dict) -> str:
     t = u["train_s_per_step"]
     if t.get("paused_s") is None or not t.get("window_s"):
         return "not recorded"
-    return f"{t['paused_s']} s of {t['window_s']} s ({t['paused_s'] / t['window_s']:.0%})"
+    return f"{t['paused_s']} s of {t['window_s']} s = {t['paused_s'] / t['window_s']:.0%}"
 
 
 UNDER_LOAD_TARGETS = {"report_tok_s": 0.35, "train_s_per_step": 1.5}  # decode ≥ 0.35× idle; steps ≤ 1.5× idle
@@ -423,9 +423,11 @@ def under_load_text(b: dict | None) -> str:
         return ("While this trains, a report on Compare comes first: the training pauses at its next layer until "
                 "the report is written (`python -m rag_vs_ft bench` measures what that costs each side).")
     return (f"While this trains, a report on Compare comes first: the training pauses at its next layer until the "
-            f"report is written. Measured ({'shipped bench run' if b.get('shipped') else 'this install'}): a report "
-            f"decodes at {u['report_tok_s']['ratio']}× its idle speed while a training runs, and the training's steps "
-            f"take {u['train_s_per_step']['ratio']}× as long with one report a minute.")
+            f"report is written. Measured ({'a shipped bench run' if b.get('shipped') else 'this install'}): a "
+            f"report decodes at {u['report_tok_s']['ratio']}× its idle speed while a training runs and takes "
+            f"{u['report_s']['training']} s instead of {u['report_s']['idle']} s (its first token waits for the "
+            f"training's step in flight); the training's steps take {u['train_s_per_step']['ratio']}× as long with "
+            f"one report a minute (paused {_share_paused(u)}).")
 
 
 def first_report_s(cfg: Config) -> float:

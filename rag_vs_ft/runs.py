@@ -302,7 +302,7 @@ def _paired_low(run):
 
 
 HELD_TOPIC, HELD_TEN = ("runs/heldout4", "runs/heldout6"), ("runs/heldout5", "runs/heldout7")
-TARGETS = [  # (target, runs it is read from, the figure, "≥" or "≤", threshold): issue #22's, as written
+TARGETS = [  # (target, runs it is read from, the figure, "≥" or "≤", threshold): issues #22's and #26's, as written
     ("the Plan names the upload's treatment and cites the upload, topic-diverse held-out", HELD_TOPIC,
      _mode("upload_used"), "≥", 0.90),
     ("new-content recall (key facts added), RAG, shipped-topic held-out", HELD_TEN, _mode("key_fact_recall"), "≥", 0.70),
@@ -314,6 +314,10 @@ TARGETS = [  # (target, runs it is read from, the figure, "≥" or "≤", thresh
      lambda r: r["hybrid_retrieval_ms"]["50000"]["p95"], "≤", 25),
     ("reading the case and its candidates adds, ms (p50, worst size)", ("runs/bench-retrieval",),
      lambda r: max(v["reading_ms_p50"] for v in r["hybrid_retrieval_ms"].values()), "≤", 50),
+    ("a report's decode while a training runs, × idle", ("runs/bench",),
+     lambda r: (r.get("under_load") or {}).get("report_tok_s", {}).get("ratio"), "≥", 0.35),
+    ("the training's s/step with one report a minute, × idle", ("runs/bench",),
+     lambda r: (r.get("under_load") or {}).get("train_s_per_step", {}).get("ratio"), "≤", 1.5),
 ]
 
 

@@ -90,3 +90,21 @@ def test_compare_removes_identifiers_before_any_model_sees_them(app):
     shown = [t.value for t in at.text] + [m.value for m in at.markdown] + [c.value for c in at.caption]
     assert "Mr. [NAME] (MRN [ID]), 64-year-old man" in " ".join(shown)
     assert not any("Smith" in v or "4839201" in v for v in shown)
+
+
+def test_the_finetune_page_says_what_a_running_training_costs_the_other_pages(seeded, cfg):
+    """While a training runs, the page quotes the bench's under-load figures (the shipped run here)."""
+    import json
+    import os
+    from rag_vs_ft import bench, decide
+    run = cfg.adapters_dir / "busy"
+    run.mkdir(parents=True)
+    (run / "pid").write_text(str(os.getpid()))  # a live process: the run is not taken for a failed one
+    (run / "progress.json").write_text(json.dumps({"status": "training", "step": 3, "max_steps": 35, "epoch": 0.3,
+                                                   "eta_s": 200, "history": []}))
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
+    at.session_state["run"] = "busy"
+    at = at.switch_page("pages/finetune.py").run()
+    assert not at.exception, at.exception
+    said = bench.under_load_text(decide.load_bench(cfg))
+    assert "comes first" in said and any(c.value == said for c in at.caption)
