@@ -111,3 +111,22 @@ def test_a_report_written_during_a_training_keeps_its_pace(cfg, models_home):
     finally:
         finetune.cancel(cfg, run.name)
     assert loaded <= idle / 0.35, f"report took {loaded:.1f} s during a training, {idle:.1f} s idle"
+
+
+def test_an_evaluation_in_the_app_shares_its_engine_with_visitors_without_deadlock(seeded, cfg):
+    """The Evaluate page runs `evaluate.run` on the app's own reporter (a background job in the app's
+    process) while visitors write reports on Compare: one engine, serialized, and both finish."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+    from rag_vs_ft import evaluate, generate
+    small = replace(cfg, max_new_tokens=24)
+    reporter = generate.Reporter(small)
+    case = "70-year-old woman with atrial fibrillation, CHA2DS2-VASc 4, on no anticoagulant."
+    with ThreadPoolExecutor(2) as pool:
+        ev = pool.submit(evaluate.run, small, ["finetuned", "rag"], 2, reporter=reporter)
+        time.sleep(1.0)  # the evaluation has begun
+        visit = pool.submit(reporter.report, case, "rag")
+        report = visit.result(timeout=300)
+        result = ev.result(timeout=300)
+    assert report.text and report.citations
+    assert len(result["rows"]) == 4 and not list(cfg.cores_dir.glob("*")), "every job file is gone"
