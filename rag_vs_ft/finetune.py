@@ -123,13 +123,83 @@ class _Collate:
                 "attention_mask": torch.tensor([pad([1] * len(r["input_ids"]), 0) for r in rows])}
 
 
+class _Watch:
+    """A training's progress: logs losses, keeps the best adapter, stops early or on CANCEL, gives the
+    cores' share at each step, writes progress.json (the app polls it) and calls `progress`."""
+
+    def __init__(self, cfg: Config, out: Path, ts: TrainSettings, progress: Callable[[dict], None] | None):
+        self.cfg, self.out, self.ts, self.progress = cfg, out, ts, progress
+        self.state = {"status": "training", "step": 0, "max_steps": 0, "epoch": 0.0, "eta_s": None,
+                      "history": [], "best_val_loss": None, "best_step": None, "started": time.time()}
+        self.bad = 0       # validations in a row without improvement
+        self.main = True   # only the first process writes when several train together (accelerate, torchrun)
+
+    def emit(self):
+        if self.main:
+            write_json(self.out / "progress.json", self.state)
+            if self.progress:
+                self.progress(self.state)
+
+    def step_begin(self):
+        models.use_threads(cores.threads(self.cfg))  # a share of the cores when other jobs run
+
+    def step_end(self, st, control):
+        state = self.state
+        state.update(step=st.global_step, max_steps=st.max_steps, epoch=round(st.epoch or 0, 3))
+        spent = time.time() - state["started"]
+        state["eta_s"] = round(spent / st.global_step * (st.max_steps - st.global_step), 1)
+        state["paused_s"] = round(cores.paused_s, 2)  # given to visitors' reports so far
+        if (self.out / "CANCEL").exists():
+            state["status"] = "cancelled"
+            control.should_training_stop = True
+        self.emit()
+
+    def log(self, st, control, logs: dict, model):
+        state, entry = self.state, {"step": st.global_step, "epoch": round(st.epoch or 0, 3)}
+        if "loss" in logs:
+            state["history"].append({**entry, "split": "train", "loss": round(logs["loss"], 4)})
+        if "eval_loss" in logs:
+            loss = round(logs["eval_loss"], 4)
+            state["history"].append({**entry, "split": "validation", "loss": loss})
+            if state["best_val_loss"] is None or loss < state["best_val_loss"]:
+                state.update(best_val_loss=loss, best_step=st.global_step)
+                if self.main:
+                    model.save_pretrained(self.out)  # keep the best adapter as we go
+                self.bad = 0
+            else:
+                self.bad += 1
+                if self.ts.early_stopping and self.bad >= self.ts.early_stopping:
+                    state["status"] = "stopped early"
+                    control.should_training_stop = True
+        self.emit()
+
+
+def _callback(watch: _Watch):
+    """`watch` as the Trainer's callback (transformers is imported here: it takes ~4 s to import)."""
+    from transformers import TrainerCallback
+
+    class Callback(TrainerCallback):
+        def on_train_begin(self, args, st, control, **kw):
+            watch.main = st.is_world_process_zero
+
+        def on_step_begin(self, args, st, control, **kw):
+            watch.step_begin()
+
+        def on_step_end(self, args, st, control, **kw):
+            watch.step_end(st, control)
+
+        def on_log(self, args, st, control, logs=None, **kw):
+            watch.log(st, control, logs or {}, kw["model"])
+    return Callback()
+
+
 def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file: Path, cutoff: str,
           progress: Callable[[dict], None] | None = None, kind: str = "closed-book",
           start_from: Path | None = None) -> dict:
     """Train a LoRA adapter into `out`; return its manifest. Progress dicts go to `progress`."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+    from transformers import Trainer, TrainingArguments, set_seed
 
     set_seed(ts.seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,56 +219,8 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
     enc = lambda exs: [encode(tok, m, t, ts.max_len) for m, t in exs]
     train_rows, val_rows = enc(train_ex), enc(val_ex)
 
-    state = {"status": "training", "step": 0, "max_steps": 0, "epoch": 0.0, "eta_s": None,
-             "history": [], "best_val_loss": None, "best_step": None, "started": time.time()}
-
-    class Watch(TrainerCallback):
-        """Logs losses, keeps the best adapter, stops early or on CANCEL, reports progress."""
-        bad = 0
-
-        main = True  # only the first process writes when several train together (accelerate, torchrun)
-
-        def _emit(self):
-            if not self.main:
-                return
-            write_json(out / "progress.json", state)
-            if progress:
-                progress(state)
-
-        def on_train_begin(self, args, st, control, **kw):
-            self.main = st.is_world_process_zero
-
-        def on_step_begin(self, args, st, control, **kw):
-            models.use_threads(cores.threads(cfg))  # a share of the cores when other jobs run
-
-        def on_step_end(self, args, st, control, **kw):
-            state.update(step=st.global_step, max_steps=st.max_steps, epoch=round(st.epoch or 0, 3))
-            spent = time.time() - state["started"]
-            state["eta_s"] = round(spent / st.global_step * (st.max_steps - st.global_step), 1)
-            state["paused_s"] = round(cores.paused_s, 2)  # given to visitors' reports so far
-            if (out / "CANCEL").exists():
-                state["status"] = "cancelled"
-                control.should_training_stop = True
-            self._emit()
-
-        def on_log(self, args, st, control, logs=None, **kw):
-            entry = {"step": st.global_step, "epoch": round(st.epoch or 0, 3)}
-            if "loss" in (logs or {}):
-                state["history"].append({**entry, "split": "train", "loss": round(logs["loss"], 4)})
-            if "eval_loss" in (logs or {}):
-                loss = round(logs["eval_loss"], 4)
-                state["history"].append({**entry, "split": "validation", "loss": loss})
-                if state["best_val_loss"] is None or loss < state["best_val_loss"]:
-                    state.update(best_val_loss=loss, best_step=st.global_step)
-                    if self.main:
-                        kw["model"].save_pretrained(out)  # keep the best adapter as we go
-                    self.bad = 0
-                else:
-                    self.bad += 1
-                    if ts.early_stopping and self.bad >= ts.early_stopping:
-                        state["status"] = "stopped early"
-                        control.should_training_stop = True
-            self._emit()
+    watch = _Watch(cfg, out, ts, progress)
+    state = watch.state
 
     args = TrainingArguments(
         output_dir=str(out / "trainer"), per_device_train_batch_size=ts.batch,
@@ -210,7 +232,7 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
     t0 = time.time()
     trainer = Trainer(model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows,
                       data_collator=_Collate(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id),
-                      callbacks=[Watch()])
+                      callbacks=[_callback(watch)])
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)  # Watch reports progress; keep stdout for --json
     with cores.background(cfg, "train"):

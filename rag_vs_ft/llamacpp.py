@@ -100,7 +100,7 @@ class Engine:
         repeated prompt changes its logits enough to change a greedy report, while a fixed boundary
         gives the same report as a fresh context (tested)."""
         out = out if out is not None else Generation()
-        out._start = time.perf_counter()
+        out.started = time.perf_counter()
         llm = self._model(adapter_dir)
         n = cores.threads(self.cfg)  # every core for a visitor; a background job's share otherwise
         if n != self._threads.get(id(llm)):
@@ -116,7 +116,7 @@ class Engine:
             piece = choice["text"]
             out.tokens += choice["finish_reason"] is None or bool(piece)  # the closing chunk is empty
             if piece:
-                out.first_token_s = out.first_token_s or time.perf_counter() - out._start
+                out.first_token_s = out.first_token_s or time.perf_counter() - out.started
                 out.text += piece
                 yield piece
-        out.seconds = time.perf_counter() - out._start
+        out.seconds = time.perf_counter() - out.started

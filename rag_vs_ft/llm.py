@@ -18,7 +18,7 @@ class Generation:
     tokens: int = 0
     seconds: float = 0.0
     first_token_s: float | None = None
-    _start: float = field(default_factory=time.perf_counter, repr=False)
+    started: float = field(default_factory=time.perf_counter, repr=False)  # when decoding began
 
 
 def prompt_ids(tok, messages: list[dict], prefix: str = "") -> list[int]:
@@ -49,7 +49,7 @@ def stream(model, tok, messages: list[dict], max_new_tokens: int, out: Generatio
     import torch
     from transformers import TextIteratorStreamer
     out = out if out is not None else Generation()
-    out._start = time.perf_counter()
+    out.started = time.perf_counter()
     inputs = _inputs(tok, messages, prefix)
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=STALL_S)
     result: dict = {}
@@ -71,12 +71,12 @@ def stream(model, tok, messages: list[dict], max_new_tokens: int, out: Generatio
             if not piece:
                 continue
         if out.first_token_s is None:
-            out.first_token_s = time.perf_counter() - out._start
+            out.first_token_s = time.perf_counter() - out.started
         out.text += piece
         yield piece
     worker.join()
     out.tokens = int(result["ids"].shape[1] - inputs["input_ids"].shape[1]) if "ids" in result else 0
-    out.seconds = time.perf_counter() - out._start
+    out.seconds = time.perf_counter() - out.started
 
 
 STALL_S = 60.0  # a generation that produces nothing for this long has failed; say so instead of hanging
@@ -114,7 +114,7 @@ def stream_remote(base_url: str, model: str, messages: list[dict], max_new_token
     import urllib.request
     from .errors import UserError
     out = out if out is not None else Generation()
-    out._start = time.perf_counter()
+    out.started = time.perf_counter()
     body = json.dumps({"model": model, "messages": messages, "max_tokens": max_new_tokens,
                        "temperature": 0, "stream": True}).encode()
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
@@ -130,11 +130,11 @@ def stream_remote(base_url: str, model: str, messages: list[dict], max_new_token
                 continue
             piece = (json.loads(line[5:])["choices"][0].get("delta") or {}).get("content") or ""
             if piece:
-                out.first_token_s = out.first_token_s or time.perf_counter() - out._start
+                out.first_token_s = out.first_token_s or time.perf_counter() - out.started
                 out.tokens += 1  # one streamed piece is about one token
                 out.text += piece
                 yield piece
-    out.seconds = time.perf_counter() - out._start
+    out.seconds = time.perf_counter() - out.started
 
 
 def _lines(response, base_url: str) -> Iterator[bytes]:

@@ -16,7 +16,6 @@ class Reporter:
 
     def __init__(self, cfg, adapter: str = "finetuned", reader: str = "reader"):
         self.cfg, self.adapter, self.reader = cfg, adapter, reader
-        self.calls: list[str] = []
 
     def model_name(self, mode: str, adapter: str | None = None) -> str:
         name = self.adapter_for(mode, adapter)
@@ -32,7 +31,6 @@ class Reporter:
         return retrieve.passages(self.cfg, case, as_of)
 
     def stream(self, case, mode, as_of=None, out=None, passages=None, adapter=None):
-        self.calls.append(mode)
         out = out or generate.Report(mode, self.model_name(mode, adapter))
         t0 = time.perf_counter()
         if mode in generate.OPEN_BOOK:

@@ -79,7 +79,14 @@ def _rows(arrow) -> list[dict]:
     return pa.ipc.open_stream(arrow.data).read_all().to_pylist() if arrow.data else []
 
 
-def test_compare_removes_identifiers_before_any_model_sees_them(app):
+def test_compare_removes_identifiers_before_any_model_sees_them(app, monkeypatch):
+    import streamlit as st
+    import fakes
+    from rag_vs_ft import generate
+    monkeypatch.setattr(generate, "Reporter", fakes.Reporter)  # no model needed to see what reaches one
+    st.cache_resource.clear()
+    seen, stream = [], fakes.Reporter.stream
+    monkeypatch.setattr(fakes.Reporter, "stream", lambda self, case, *a, **k: seen.append(case) or stream(self, case, *a, **k))
     at = app.run()
     at.text_area[0].input("Mr. John Smith (MRN 4839201), 64-year-old man with atrial fibrillation, "
                           "CHA2DS2-VASc 3, on no anticoagulant.").run()
@@ -90,6 +97,8 @@ def test_compare_removes_identifiers_before_any_model_sees_them(app):
     shown = [t.value for t in at.text] + [m.value for m in at.markdown] + [c.value for c in at.caption]
     assert "Mr. [NAME] (MRN [ID]), 64-year-old man" in " ".join(shown)
     assert not any("Smith" in v or "4839201" in v for v in shown)
+    assert len(seen) == 2 and all("[NAME]" in c and "Smith" not in c and "4839201" not in c for c in seen), seen
+    st.cache_resource.clear()
 
 
 def test_the_finetune_page_says_what_a_running_training_costs_the_other_pages(seeded, cfg):
