@@ -18,9 +18,11 @@ HFPEF_NO_DM = ("79-year-old man with HFpEF, LVEF 58%, BMI 33, no diabetes; NT-pr
 def test_problems_come_in_order_with_the_presenting_one_first_and_negations_left_out():
     assert concepts.problems(HFPEF_NO_DM) == ["hfpef", "obesity"]
     assert concepts.negated(HFPEF_NO_DM) == {"t2d"}
-    assert concepts.problems("A 67-year-old man with type 2 diabetes and hypertension has AFib found on an ECG.")[0] == "af"
+    # the presenting problem first, then the comorbidities in the order the case names them
+    assert concepts.problems("A 67-year-old man with type 2 diabetes and hypertension has AFib found on an "
+                             "ECG.") == ["af", "t2d", "hypertension"]
     assert concepts.problems("72-year-old with T2DM and CKD G3a is admitted to the ward with community-acquired "
-                             "pneumonia.")[0] == "cap"
+                             "pneumonia.") == ["cap", "t2d", "ckd"]
     assert concepts.problems("Woman with heart failure, EF 30%.") == ["hfref"]
     assert "ckd" in concepts.problems("Man with T2DM; eGFR 47, UACR 610 mg/g.")
 
