@@ -605,64 +605,90 @@ def save(cfg: Config, r: dict, name: str = "bench") -> Path:
 
 
 def table(r: dict) -> str:
+    """The bench run as one Markdown table, section by section in the order it measures."""
+    rows = [*_generation_rows(r), *_page_rows(r), *_embedding_rows(r), *_retrieval_rows(r), *_training_rows(r),
+            *_load_rows(r), *_soak_rows(r)]
+    return "\n".join(["| figure | value |", "|---|---|", *rows])
+
+
+def _generation_rows(r: dict) -> list[str]:
     ratio = (f" ({r['generation_tok_s']['finetuned'] / r['llamacpp_tok_s']:.2f}× llama.cpp's {r['llamacpp_tok_s']}"
              " on the bare model)" if r["llamacpp_tok_s"] else " (llama.cpp not installed)")
-    lines = ["| figure | value |", "|---|---|"]
-    lines += [f"| generation, {mode} ({r['backend']}) | "
-              + (f"{v} tok/s, first token after {r['engine_ttft_s'][mode]} s" if mode != "rag" else
-                 f"first text after {r['engine_ttft_s'][mode]} s (the case restated), report done after "
-                 f"{r['report_s'][mode]} s (the model writes the Assessment only)")
-              + f"{ratio if mode == 'finetuned' else ''} |" for mode, v in r["generation_tok_s"].items()]
+    return [f"| generation, {mode} ({r['backend']}) | "
+            + (f"{v} tok/s, first token after {r['engine_ttft_s'][mode]} s" if mode != "rag" else
+               f"first text after {r['engine_ttft_s'][mode]} s (the case restated), report done after "
+               f"{r['report_s'][mode]} s (the model writes the Assessment only)")
+            + f"{ratio if mode == 'finetuned' else ''} |" for mode, v in r["generation_tok_s"].items()]
+
+
+def _page_rows(r: dict) -> list[str]:
+    rows = []
+    if "app_tok_s" in r and not r["app_tok_s"]:
+        rows += ["| page figures | not measured: playwright or Debian's chromium missing (make test installs both) |"]
     if r.get("app_tok_s"):
-        ratio = r["app_vs_engine_tok_s"]
-        target = {"finetuned": " (target ≤ 0.5 s)", "rag": " (target ≤ 1.0 s)"}
-        lines += [f"| page, {m}: click → first text; decode as shown | {r['ttft_s'][m]} s"
-                  f"{target.get(m, ', after the columns before it')}"
-                  + (f"; {v} tok/s = {ratio[m]}× the engine (target ≥ 0.85×)" if v else "") + " |"
-                  for m, v in r["app_tok_s"].items()]
-        lines += [f"| page: click → all {len(r['app_tok_s'])} columns done | {r['app_compare_s']} s = "
-                  f"{r['app_compare_vs_engine']}× the engine's {r['engine_compare_s']} s for the same reports "
-                  "(target ≤ 1.15×) |"]
-    elif "app_tok_s" in r:
-        lines += ["| page figures | not measured: playwright or Debian's chromium missing (make test installs both) |"]
+        ratio, target = r["app_vs_engine_tok_s"], {"finetuned": " (target ≤ 0.5 s)", "rag": " (target ≤ 1.0 s)"}
+        rows += [f"| page, {m}: click → first text; decode as shown | {r['ttft_s'][m]} s"
+                 f"{target.get(m, ', after the columns before it')}"
+                 + (f"; {v} tok/s = {ratio[m]}× the engine (target ≥ 0.85×)" if v else "") + " |"
+                 for m, v in r["app_tok_s"].items()]
+        rows += [f"| page: click → all {len(r['app_tok_s'])} columns done | {r['app_compare_s']} s = "
+                 f"{r['app_compare_vs_engine']}× the engine's {r['engine_compare_s']} s for the same reports "
+                 "(target ≤ 1.15×) |"]
     if r.get("transformers_tok_s"):
-        lines += [f"| generation, finetuned (transformers + peft, bf16) | {r['transformers_tok_s']} tok/s |"]
-    lines += [f"| fresh process to a finished fine-tuned report | {r['first_report_s']} s |",
-              f"| embedding (all-MiniLM-L6-v2, the corpus's chunks) | {r['embed_chunks_s']} chunks/s |",
-              f"| ingest, read → chunk → embed → index | {r['ingest_chunks_s']} chunks/s |"]
+        rows += [f"| generation, finetuned (transformers + peft, bf16) | {r['transformers_tok_s']} tok/s |"]
+    return rows + [f"| fresh process to a finished fine-tuned report | {r['first_report_s']} s |"]
+
+
+def _embedding_rows(r: dict) -> list[str]:
+    rows = [f"| embedding (all-MiniLM-L6-v2, the corpus's chunks) | {r['embed_chunks_s']} chunks/s |",
+            f"| ingest, read → chunk → embed → index | {r['ingest_chunks_s']} chunks/s |"]
     if e := r.get("embedders"):
         c = e["chunks_s"]
-        lines += [f"| embedders on the same {e['texts']} chunks | ours (sentence-transformers, torch) {c['ours']}, "
-                  f"Chroma's default ONNXMiniLM_L6_V2 {c['chroma_default']}, the same ONNX graph batched like ours "
-                  f"{c['onnx']} chunks/s: ours {e['ours_vs_chroma']}× Chroma's (lowest cosine, export vs ours: "
-                  f"{e['min_cosine_onnx_vs_ours']}) |"]
-    lines += [f"| retrieval at {int(k):,} chunks, query embedding included | p50 {v['p50']} ms, p95 {v['p95']} ms |"
-              for k, v in r["retrieval_ms"].items()]
-    lines += [f"| hybrid retrieval + population check at {int(k):,} chunks | p50 {v['p50']} ms, p95 {v['p95']} ms "
-              f"(reading the case and its candidates: {v.get('reading_ms_p50', '?')} ms; BM25 index built once in "
-              f"{v['bm25_build_s']} s) |" for k, v in r["hybrid_retrieval_ms"].items()]
+        rows += [f"| embedders on the same {e['texts']} chunks | ours (sentence-transformers, torch) {c['ours']}, "
+                 f"Chroma's default ONNXMiniLM_L6_V2 {c['chroma_default']}, the same ONNX graph batched like ours "
+                 f"{c['onnx']} chunks/s: ours {e['ours_vs_chroma']}× Chroma's (lowest cosine, export vs ours: "
+                 f"{e['min_cosine_onnx_vs_ours']}) |"]
+    return rows
+
+
+def _retrieval_rows(r: dict) -> list[str]:
+    rows = [f"| retrieval at {int(k):,} chunks, query embedding included | p50 {v['p50']} ms, p95 {v['p95']} ms |"
+            for k, v in r["retrieval_ms"].items()]
+    rows += [f"| hybrid retrieval + population check at {int(k):,} chunks | p50 {v['p50']} ms, p95 {v['p95']} ms "
+             f"(reading the case and its candidates: {v.get('reading_ms_p50', '?')} ms; BM25 index built once in "
+             f"{v['bm25_build_s']} s) |" for k, v in r["hybrid_retrieval_ms"].items()]
     if lex := r.get("lexical_ms"):
         other = (f"rank_bm25 p50 {lex['rank_bm25']['p50']} ms, p95 {lex['rank_bm25']['p95']} ms "
                  f"(built in {lex['rank_bm25_build_s']} s)" if lex.get("rank_bm25") else "rank_bm25 not installed")
-        lines += [f"| BM25 query alone at {lex['chunks']:,} chunks | bm25s p50 {lex['bm25s']['p50']} ms, "
-                  f"p95 {lex['bm25s']['p95']} ms; {other} |"]
-    lines += [f"| LoRA fine-tuning (batch 4, max length 384) | {r['finetune_s_per_step']} s/step, "
-              f"{r['finetune_s_per_epoch']} s/epoch ({r['finetune_steps_per_epoch']} steps), "
-              f"peak RSS {r['finetune_peak_rss_mb']} MB |",
-              f"| serving peak RSS (generator, adapters, embedder, store) | {r['rss_mb']} MB |"]
-    if u := r.get("under_load"):
-        t = UNDER_LOAD_TARGETS
-        met = lambda ratio, ok: "met" if ok else "**missed**"
-        lines += [f"| a report while a training runs ({u['report_tokens']} tokens) | decode {u['report_tok_s']['training']} "
-                  f"tok/s = {u['report_tok_s']['ratio']}× idle {u['report_tok_s']['idle']} (target ≥ {t['report_tok_s']}×: "
-                  f"{met(0, (u['report_tok_s']['ratio'] or 0) >= t['report_tok_s'])}) |",
-                  f"| the training with one report a minute | {u['train_s_per_step']['reports']} s/step = "
-                  f"{u['train_s_per_step']['ratio']}× idle {u['train_s_per_step']['idle']} (target ≤ "
-                  f"{t['train_s_per_step']}×: {met(0, (u['train_s_per_step']['ratio'] or 9) <= t['train_s_per_step'])}); "
-                  f"paused for the reports {_share_paused(u)} |"]
-    if soak := r.get("soak"):
-        lines += [f"| soak: {soak['sessions']} sessions, {soak['reports']}/{soak['expected']} reports while another "
-                  f"session ingested and deleted {soak['ingest_delete_cycles']} times | report p50 {soak['p50_s']} s, "
-                  f"p95 {soak['p95_s']} s (queueing included); {len(soak['errors'])} errors; store and catalog "
-                  f"{'consistent' if soak['consistent'] else 'INCONSISTENT'} |"]
-    return "\n".join(lines)
+        rows += [f"| BM25 query alone at {lex['chunks']:,} chunks | bm25s p50 {lex['bm25s']['p50']} ms, "
+                 f"p95 {lex['bm25s']['p95']} ms; {other} |"]
+    return rows
+
+
+def _training_rows(r: dict) -> list[str]:
+    return [f"| LoRA fine-tuning (batch 4, max length 384) | {r['finetune_s_per_step']} s/step, "
+            f"{r['finetune_s_per_epoch']} s/epoch ({r['finetune_steps_per_epoch']} steps), "
+            f"peak RSS {r['finetune_peak_rss_mb']} MB |",
+            f"| serving peak RSS (generator, adapters, embedder, store) | {r['rss_mb']} MB |"]
+
+
+def _load_rows(r: dict) -> list[str]:
+    if not (u := r.get("under_load")):
+        return []
+    t, tok, step = UNDER_LOAD_TARGETS, u["report_tok_s"], u["train_s_per_step"]
+    met = lambda ok: "met" if ok else "**missed**"
+    return [f"| a report while a training runs ({u['report_tokens']} tokens) | decode {tok['training']} tok/s = "
+            f"{tok['ratio']}× idle {tok['idle']} (target ≥ {t['report_tok_s']}×: "
+            f"{met((tok['ratio'] or 0) >= t['report_tok_s'])}) |",
+            f"| the training with one report a minute | {step['reports']} s/step = {step['ratio']}× idle "
+            f"{step['idle']} (target ≤ {t['train_s_per_step']}×: {met((step['ratio'] or 9) <= t['train_s_per_step'])}); "
+            f"paused for the reports {_share_paused(u)} |"]
+
+
+def _soak_rows(r: dict) -> list[str]:
+    if not (soak := r.get("soak")):
+        return []
+    return [f"| soak: {soak['sessions']} sessions, {soak['reports']}/{soak['expected']} reports while another "
+            f"session ingested and deleted {soak['ingest_delete_cycles']} times | report p50 {soak['p50_s']} s, "
+            f"p95 {soak['p95_s']} s (queueing included); {len(soak['errors'])} errors; store and catalog "
+            f"{'consistent' if soak['consistent'] else 'INCONSISTENT'} |"]

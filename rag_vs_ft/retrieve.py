@@ -197,7 +197,7 @@ def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = N
     docs = lex.by_doc()
     own: list[str] = []
     scores = dict(fused(cfg, case, as_of, vs, lex, own))
-    primary = concepts.presented(case) or (concepts.problems(case) or [None])[0]
+    primary = _problem(case)
     pool = [_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, rank, scores[doc_id])
             for rank, doc_id in enumerate(dict.fromkeys(list(scores)[:POOL] + own[:OWN_POOL]))]
     order = {doc: i for i, doc in enumerate(own)}
@@ -212,7 +212,17 @@ def passages(cfg: Config, case: str, as_of: str | None = None, k: int | None = N
                                               for p in pool if p["doc_id"] in own[:LEAD]) and (opening := _opening(case)):
         _opening_topic(cfg, lex, case, opening, as_of, vs, pool, docs, own[:LEAD])  # asked only where it can decide
     pool.sort(key=lambda p: (p["verdict"] != fit.FITS, not p["primary"], p["_rank"]))
-    return [{k: v for k, v in p.items() if not k.startswith("_")} for p in pool[:k]]
+    return _shown(pool[:k])
+
+
+def _problem(case: str) -> str | None:
+    """The problem at hand as the vocabulary reads it: the one the case presents with, else its first."""
+    return concepts.presented(case) or (concepts.problems(case) or [None])[0]
+
+
+def _shown(pool: list[dict]) -> list[dict]:
+    """Passages as a report sees them: without the ranking's working fields."""
+    return [{k: v for k, v in p.items() if not k.startswith("_")} for p in pool]
 
 
 def _opening(case: str) -> str | None:
@@ -299,13 +309,13 @@ def documents(cfg: Config, doc_ids: list[str], case: str, vs=None) -> list[dict]
     vs = vs or index.vector_store(cfg)
     lex = lexical(cfg, vs)
     docs = lex.by_doc()
-    primary = concepts.presented(case) or (concepts.problems(case) or [None])[0]
+    primary = _problem(case)
     out = [_passage([(lex.texts[i], lex.metas[i]) for i in docs[doc_id]], case, primary, 0)
            for doc_id in doc_ids if doc_id in docs]
     lead = next((p for p in out if p["verdict"] != fit.CONTRADICTED and not p["flagged"]), None)
     if lead and not lead["known"] and not concepts.presented(case):
         _at_hand(out, lead)
-    return [{k: v for k, v in p.items() if not k.startswith("_")} for p in out]
+    return _shown(out)
 
 
 def choose(passages: list[dict]) -> int | None:
