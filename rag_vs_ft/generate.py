@@ -26,9 +26,9 @@ ADAPTER_MODES = {"finetuned", "hybrid"}
 OPEN_BOOK = {"rag", "hybrid"}
 LABELS = {"finetuned": "Fine-tuned (closed book)", "rag": "RAG (open book)", "base": "Base model",
           "hybrid": "Fine-tuned + RAG"}
-METHOD = ("Same base model and greedy decoding in every column; the method differs. Fine-tuned: an adapter "
-          "trained on past reports writes from memory. RAG: the case restated, the model's Assessment, and a "
-          "Plan that copies and cites the retrieved passage that fits the patient.")
+METHOD = ("Same base model and greedy decoding in every column: the fine-tuned column writes from what an adapter "
+          "learned from past reports, and the RAG column restates the case, adds the model's Assessment and "
+          "copies, with its citation, the recommendation of the retrieved passage that fits the patient.")
 NOTICE = "Demonstration only, not medical advice: reports are written by a 135M-parameter model."
 ASSESSMENT_TOKENS = 48  # the one line the reader writes in a RAG report (training reports' run 20-40)
 

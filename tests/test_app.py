@@ -20,6 +20,9 @@ def test_every_page_renders_with_the_notice(app, page):
         at = at.switch_page(page).run()
     assert not at.exception, at.exception
     assert any("not medical advice" in w.value for w in at.warning)
+    if page == PAGES[0]:
+        from rag_vs_ft import generate
+        assert generate.METHOD in [c.value for c in at.caption], "Compare says what each column's method is"
 
 
 def test_first_start_indexes_the_seed_corpus(data_dir, cfg):
