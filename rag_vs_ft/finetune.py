@@ -331,11 +331,17 @@ def start(cfg: Config, name: str, ts: TrainSettings, reader: bool = False) -> Pa
     return out
 
 
+def _pid(cfg: Config, name: str) -> int | None:
+    """The process of a background run (`start` writes it)."""
+    path = cfg.adapters_dir / name / "pid"
+    return int(path.read_text()) if path.is_file() else None
+
+
 def progress_of(cfg: Config, name: str) -> dict:
     """The latest progress of a run; 'failed' when its process died without finishing."""
     out = cfg.adapters_dir / name
     state = json.loads((out / "progress.json").read_text()) if (out / "progress.json").is_file() else {}
-    pid = int((out / "pid").read_text()) if (out / "pid").is_file() else None
+    pid = _pid(cfg, name)
     if state and not state.get("done") and pid and not cores.alive(pid):
         state["status"] = "failed"
         state["log"] = (out / "train.log").read_text()[-2000:] if (out / "train.log").is_file() else ""
@@ -348,8 +354,7 @@ def cancel(cfg: Config, name: str) -> None:
 
 def wait(cfg: Config, name: str, timeout: float) -> bool:
     """Wait for a background run's process to end (a cancelled one stops after its step); whether it did."""
-    pid_file = cfg.adapters_dir / name / "pid"
-    pid = int(pid_file.read_text()) if pid_file.is_file() else None
+    pid = _pid(cfg, name)
     deadline = time.time() + timeout
     while pid and cores.alive(pid) and time.time() < deadline:
         time.sleep(0.2)
