@@ -303,6 +303,18 @@ def cmd_eval(args, cfg) -> int:
         raise UserError(f"unknown mode {bad[0]!r}; choose from {','.join((*generate.MODES, evaluate.ORACLE))}")
     if args.as_of:
         _check_date(args.as_of)
+    if args.sweep:
+        setting, _, values = args.sweep.partition("=")
+        try:
+            values = [int(v) for v in values.split(",")]
+        except ValueError:
+            raise UserError(f"--sweep wants SETTING=N,N,... (whole numbers), not {args.sweep!r}") from None
+        r = evaluate.sweep(cfg, [w.strip() for w in args.cases.split(",")], setting, values)
+        r["produced_by"]["command"] = _command()
+        emit(args, r, "\n".join(f"{setting}={s['value']:<4} {s['case_set']:<6} recall {s['key_fact_recall']:.3f}  "
+                                 f"wrong population {s['wrong_population'] or 0:.3f}  plans changed "
+                                 f"{len(s['plans_changed'])} {' '.join(s['plans_changed'])}" for s in r["sweep"]))
+        return 0
     if args.plan_only:
         r = evaluate.plan_only(cfg, args.cases)
         r["produced_by"]["command"] = _command()
@@ -348,6 +360,8 @@ def _eval_flags(p):
     p.add_argument("--limit", type=int, default=0, help="only the first N cases")
     p.add_argument("--plan-only", action="store_true", help="the design loop: retrieval and the copied Plan for "
                    "every case, no generation (seconds); for development sets")
+    p.add_argument("--sweep", metavar="SETTING=N,N", help="the plan-only loop for each value of one of the reader's "
+                   "constants (concepts.CUE_WORDS=3,5,7) on development sets (--cases dev,dev2,dev3)")
     p.add_argument("--cases", default="heldout", help="heldout (reported), dev (for choosing designs), or a "
                    "later round of either found in corpus/cases (dev2, heldout2, heldout3)")
     p.add_argument("--as-of", help="research published by this date only (YYYY-MM-DD)")

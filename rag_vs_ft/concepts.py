@@ -15,16 +15,23 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from . import scope
+
 _VOCABULARY = json.loads((Path(__file__).parent / "data" / "conditions.json").read_text())["conditions"]
 CONDITIONS = {c: (v["phrases"], v.get("abbreviations", "")) for c, v in _VOCABULARY.items()}
 IMPLIES = {c: set(v["implies"]) for c, v in _VOCABULARY.items() if v.get("implies")}  # a form counts as the general one
 CONFLICTS = {c: v["conflicts"] for c, v in _VOCABULARY.items() if v.get("conflicts")}  # one patient, one EF class
 PHRASES = {c: v["query"] for c, v in _VOCABULARY.items() if v.get("query")}  # the words a query uses for it
 NAMES = {c: v["name"] for c, v in _VOCABULARY.items() if v.get("name")}      # the words a report uses for it
-_NEGATION = re.compile(r"\b(?:no|not|without|denies|negative for|free of|never had)\b[\w ,/-]{0,30}$", re.I)
 _EITHER = re.compile(r"\b(?:with or without|(?:at|are at) (?:\w+ )?risk (?:of|for)|family history of|(?:mother|father|"
-                    r"brother|sister|parent|sibling)s?(?:'s)? (?:had|has|with|died of))\b[\w ,/-]{0,20}$", re.I)
-_RULED_OUT = re.compile(r"\s*(?:was |is |has been |had been )?(?:ruled out|excluded)\b", re.I)
+                    r"brother|sister|parent|sibling)s?(?:'s)? (?:had|has|with|died of))\b", re.I)
+# Where an assertion ends inside a clause (`scope` ends the clause itself). A negation ends at a new
+# predicate ("no diabetes and her BP is high", "on metformin with CKD"); "with or without" is one cue.
+# Family and risk cues end at a conjunction only ("her father has diabetes"). History goes on past "and"
+# ("history of MI and stroke") but not past a new predicate ("..., now has heart failure").
+ASSERTION = re.compile(r"\b(?:and|but|with|has|on)\s+(?!or\b)(?=\w)", re.I)
+_CONJUNCT = re.compile(r"\b(?:and|but)\s+(?!or\b)(?=\w)", re.I)
+_EPISODE = re.compile(r"\b(?:but|with|has|now|on)\s+(?!or\b)(?=\w)", re.I)
 _PATTERNS = {c: re.compile(rf"(?i:\b(?:{p})\b)" + (rf"|\b(?:{a})\b" if a else "")) for c, (p, a) in CONDITIONS.items()}
 FINDINGS = {c: re.compile(v["finding"], re.I | (re.S if v.get("finding_dotall") else 0))
             for c, v in _VOCABULARY.items() if v.get("finding")}
@@ -67,7 +74,7 @@ def _findings(text: str) -> tuple[tuple[int, int, str, str], ...]:
     out = []
     for cond, rx, repeated, rule in _READINGS:
         for m in rx.finditer(text):
-            high = rule["repeated_at_least"] if repeated.search(text[max(0, m.start() - 60): m.end()]) else rule["at_least"]
+            high = rule["repeated_at_least"] if repeated.search(scope.before(text, m.end())) else rule["at_least"]
             if any(int(m.group(i + 1)) >= high[i] for i in range(len(high))):
                 out.append((m.start(1), m.end(len(high)), cond, "yes"))
     for cond, rx in FINDINGS.items():
@@ -81,12 +88,13 @@ def _findings(text: str) -> tuple[tuple[int, int, str, str], ...]:
 
 
 _AT_HAND = re.compile(r"\b(?:presents?|presenting|admitted|seen|referred|comes?|came|newly|new|diagnosed|found|"
-                      r"who also has|also has|has|now has|review|whose)\b(?:\W+\w+){0,7}?\W+$", re.I)
+                      r"who also has|also has|has|now has|review|whose)\b", re.I)
+CUE_WORDS = 7  # how far a presenting verb reaches: its object, not the background it lists (measured: docs/rag.md)
 _VISIT = re.compile(r"\b(?:is|was) (?:\w+ )?(?:seen|admitted|referred|reviewed|discharged)\b", re.I)
 _PRESENTS = re.compile(r"\b(?:presents?|presenting|admitted|comes? in|attends?)\b", re.I)
 # Cues strong enough to name the problem at hand in any sentence, not only the first.
 _AT_HAND_LATER = re.compile(r"\b(?:presents?|presenting|admitted|referred|newly|new diagnosis of|diagnosed|found|"
-                            r"now has|today (?:with|for))\b(?:\W+\w+){0,7}?\W+$", re.I)
+                            r"now has|today (?:with|for))\b", re.I)
 
 
 @lru_cache(maxsize=4096)  # pure, and asked again for every passage of a report
@@ -98,14 +106,12 @@ def _matches(text: str, measured: bool) -> tuple[tuple[int, int, str, str], ...]
         for m in pattern.finditer(text):
             if other and not _OTHER_FORMS[cond][1].match(m.group(0)):
                 continue  # "the diabetes clinic" of a patient with type 1 diabetes says nothing of type 2
-            before = re.split(r"[.;:]\s", text[max(0, m.start() - 40): m.start()])[-1]
-            if _EITHER.search(before):
+            if _EITHER.search(scope.before(text, m.start(), _CONJUNCT)):
                 state = "either"
-            elif _RULED_OUT.match(text, m.end()):  # "MI ruled out", "pneumonia was excluded"
+            elif scope.negated(scope.before(text, m.start(), ASSERTION)) or scope.denied_after(text, m.end()):
                 state = "no"
             else:
-                before = re.split(r"\b(?:and|but|with|has|on)\s+(?=\w)", before)[-1]
-                state = "no" if _NEGATION.search(before) else "yes"
+                state = "yes"
             out.append((m.start(), m.end(), cond, state))
     if measured:  # numbers a case states: LVEF 30% is HFrEF, BMI 34 is obesity
         found = _findings(text)
@@ -130,12 +136,14 @@ def mentions(text: str, measured: bool = True) -> list[tuple[int, str, str]]:
         if cond not in found or (found[cond][1] != "yes" and state == "yes"):
             found[cond] = (found[cond][0] if cond in found else start, state)
     return sorted((pos, cond, state) for cond, (pos, state) in found.items())
-_HISTORY = re.compile(r"\b(?:after|history of|previous|prior|past|post|s/p|status post)\b(?:\W+\w+){0,5}?\W+$",
-                      re.I)
-_YEARS_AGO = re.compile(r"[^.;:,()]{0,50}?\b(?:in (?:19|20)\d\d|\d+ years ago)\b")  # "ICU admission ... in 2017"
+# How far a history cue reaches ("history of MI", "2 years after a myocardial infarction", not "presents
+# after the sudden onset of an acute stroke") and an ended episode's ("treated for pneumonia"): measured.
+HISTORY_WORDS, ENDED_WORDS, ENDED_AFTER_WORDS = 5, 3, 12
+_HISTORY = re.compile(r"\b(?:after|history of|previous|prior|past|post|s/p|status post)\b", re.I)
+_YEARS_AGO = re.compile(r"\b(?:in (?:19|20)\d\d|\d+ years ago)\b")  # "ICU admission ... in 2017"
 # An episode that has ended: "treated for pneumonia last month", "pneumonia ..., which fully resolved"
-_ENDED_BEFORE = re.compile(r"\b(?:treated for|recovered from|after|had|completed \w+ for)\b(?:\W+\w+){0,3}?\W+$", re.I)
-_ENDED_AFTER = re.compile(r"[^.;]{0,80}?\b(?:(?:which|that|and) (?:has |had )?(?:fully |completely )?(?:resolved|cleared)|"
+_ENDED_BEFORE = re.compile(r"\b(?:treated for|recovered from|after|had|completed \w+ for)\b", re.I)
+_ENDED_AFTER = re.compile(r"\b(?:(?:which|that|and) (?:has |had )?(?:fully |completely )?(?:resolved|cleared)|"
                           r"now (?:resolved|recovered)|(?:last|this past) (?:week|month|winter|spring|summer|autumn|year)|"
                           r"\d+ (?:days|weeks|months) ago|(?:weeks|months) ago)\b", re.I)
 ACUTE = {c for c, v in _VOCABULARY.items() if v.get("acute")}  # episodes that end (a past MI stays ASCVD)
@@ -152,8 +160,10 @@ def _named(case: str) -> tuple[frozenset[str], frozenset[str]]:
     now, past = set(), set()
     for start, end, cond, state in _matches(case, measured=False):
         if state == "yes":
-            was = _HISTORY.search(case[max(0, start - 40): start]) or _YEARS_AGO.match(case, end) or \
-                cond in ACUTE and (_ENDED_BEFORE.search(case[max(0, start - 60): start]) or _ENDED_AFTER.match(case, end))
+            before = scope.before(case, start, _EPISODE)
+            was = scope.near(_HISTORY, before, HISTORY_WORDS) or _YEARS_AGO.search(scope.after(case, end, scope.ITEM)) or \
+                cond in ACUTE and (scope.near(_ENDED_BEFORE, before, ENDED_WORDS) or
+                                   scope.soon(_ENDED_AFTER, case, end, ENDED_AFTER_WORDS))
             (past if was else now).add(cond)
     return frozenset(now), frozenset(past - now)
 
@@ -210,7 +220,7 @@ def _cued(case: str, out: tuple[str, ...]) -> str | None:
         verb = _VISIT.search(sentence) if i == 0 else None  # "A woman with X and Y is seen today ... for Z": Z
         hit = next((cond for start, _, cond, state in _matches(sentence, measured=False) if state == "yes" and
                     cond in out + tuple(PARENT.values()) and cond not in SETTINGS and
-                    (cue.search(sentence[max(0, start - 60): start]) or verb and start > verb.end())), None)
+                    (scope.near(cue, scope.before(sentence, start), CUE_WORDS) or verb and start > verb.end())), None)
         if hit in PARENT.values():  # "seen today for heart failure with preserved ejection fraction": its class
             hit = next((c for c in out if PARENT.get(c) == hit or c == hit), None)
         if hit:
@@ -237,7 +247,12 @@ _OUTCOME = re.compile(r"\b(?:to (?:reduce|lower|slow|cut|improve|prevent|produce
 
 _ACTION = re.compile(r"\b(?:add|adding|start|prescribe|give|offer|switch|anticoagulate|consider|aim|uptitrate|"
                      r"treat|prefer|use|receives|is an?)\b", re.I)
-_OR = re.compile(r"^[\s,)]*(?:and/)?or\s+(?:\w+\s+){0,2}$", re.I)
+OR_WORDS = 2  # "type 2 diabetes or established ASCVD": how many words may stand between "or" and the next condition
+def _or(between: str) -> bool:
+    """Whether the words between two conditions offer the second as an alternative to the first."""
+    return bool(re.match(rf"^[\s,)]*(?:and/)?or\s+(?:\w+\s+){{0,{OR_WORDS}}}$", between, re.I))
+
+
 _OR_OTHER = re.compile(r"^[\s,)]*(?:and/)?or\b", re.I)
 
 
@@ -271,12 +286,12 @@ def needs_groups(recommendation: str) -> tuple[frozenset[str], ...]:
     groups: list[set[str]] = []
     optional: list[set[str]] = []
     for i, (a, b, c) in enumerate(merged):
-        prev_or = i > 0 and _OR.match(text[merged[i - 1][1]: a])
+        prev_or = i > 0 and _or(text[merged[i - 1][1]: a])
         if prev_or and groups:
             groups[-1].add(c)
             continue
         nxt = merged[i + 1][0] if i + 1 < len(merged) else len(text)
-        (optional if _OR_OTHER.match(text[b:]) and not _OR.match(text[b: nxt]) else groups).append({c})
+        (optional if _OR_OTHER.match(text[b:]) and not _or(text[b: nxt]) else groups).append({c})
     groups = groups or optional  # "a BMI of 30 or more, or 27 or more with ...": obesity all the same
     classes = {PARENT[c] for g in groups for c in g if c in PARENT}  # "HFpEF (heart failure with ...)": the class
     groups = [g for g in groups if not (len(g) == 1 and g <= classes)]
@@ -296,7 +311,7 @@ def excludes(recommendation: str) -> set[str]:
 MEASURES = {"eos": r"eosinophils?|eos", "ldl": r"LDL(?:-C| cholesterol)?", "egfr": r"eGFR", "uacr": r"UACR",
             "bmi": r"BMI", "hba1c": r"HbA1c|A1c", "ntprobnp": r"NT-proBNP", "potassium": r"potassium|K\+?"}
 _MEASURE_NAMES = "|".join(f"(?P<{k}>\\b(?:{v})\\b)" for k, v in MEASURES.items())
-LIMIT = re.compile(rf"(?:{_MEASURE_NAMES})[^.;()\d]{{0,25}}?(?P<op>above|over|below|under|less than|more than|greater "
+LIMIT = re.compile(rf"(?:{_MEASURE_NAMES})[^.;()\d]*?(?P<op>above|over|below|under|less than|more than|greater "
                     r"than|at least|>=|≥|<=|≤|>|<)?\s*(?P<n>\d+(?:\.\d+)?)(?:\s*(?!or\b)[a-zA-Z/%µ]+(?:/[\w.]+)?){0,2}\s*"
                     r"(?P<tail>or (?:more|higher|above|greater|less|lower|below))?", re.I)
 _VALUE = re.compile(rf"(?:{_MEASURE_NAMES})(?:\s*(?:of|is|was|:|=|now|level|count))*\s*(?P<n>\d+(?:\.\d+)?)", re.I)

@@ -318,6 +318,61 @@ def plan_only(cfg, which: str = "dev", progress=None) -> dict:
 PLAN_METRICS = ("key_fact_recall", "upload_used", "wrong_population", "nothing_copied")
 
 
+def sweep(cfg, which: list[str], setting: str, values: list[int], progress=None) -> dict:
+    """A design constant measured: the plan-only loop on development sets for each value of one of the
+    reader's constants (`concepts.CUE_WORDS`), and which cases' Plans differ from the value the code
+    ships. Held-out sets are refused: a constant chosen on them would be tuned to them."""
+    import importlib
+    ledger = cases.ledger(cfg)
+    if bad := [w for w in which if ledger.get(w, {}).get("role") != "dev"]:
+        raise UserError(f"{', '.join(bad)}: a sweep chooses a design, so it runs on development sets only")
+    module, _, name = setting.partition(".")
+    mod = importlib.import_module(f"{__package__}.{module}") if module in SWEEPABLE else None
+    if mod is None or not isinstance(getattr(mod, name, None), int):
+        raise UserError(f"{setting}: not a constant of {', '.join(SWEEPABLE)} that a sweep can vary")
+    shipped, start, rows = getattr(mod, name), started(), []
+    values = sorted(set(values) | {shipped})
+    try:
+        for value in values:
+            setattr(mod, name, value)
+            _clear_caches()
+            for w in which:
+                rows += [{"value": value, "case_set": w, **{k: r[k] for k in ("case", "cited", *PLAN_METRICS)}}
+                         for r in plan_only(cfg, w, progress)["rows"]]
+    finally:
+        setattr(mod, name, shipped)
+        _clear_caches()
+    by = {**provenance(cfg, which[0], None, start), "case_set": None}
+    by["cases_sha256"] = {w: cases.data_hash(cfg.corpus_dir / "cases" / f"{w}.json") for w in which}
+    del by["corpus_sha256"]  # each set has its own store of uploads
+    return {"setting": setting, "shipped": shipped, "rows": rows, "sweep": sweep_summary(rows, shipped),
+            "produced_by": by}
+
+
+def sweep_summary(rows: list[dict], shipped: int) -> list[dict]:
+    """Per value and set: the plan metrics' means and the cases whose Plan cites other research than
+    with the shipped value."""
+    base = {(r["case_set"], r["case"]): r["cited"] for r in rows if r["value"] == shipped}
+    out = []
+    for value, w in dict.fromkeys((r["value"], r["case_set"]) for r in rows):
+        mine = [r for r in rows if (r["value"], r["case_set"]) == (value, w)]
+        out.append({"value": value, "case_set": w, **{k: bootstrap([r[k] for r in mine])["mean"] for k in PLAN_METRICS},
+                    "plans_changed": [r["case"] for r in mine if r["cited"] != base[w, r["case"]]]})
+    return out
+
+
+SWEEPABLE = ("concepts", "fit")  # modules whose reading constants a sweep may vary
+
+
+def _clear_caches() -> None:
+    """The reader's caches hold readings made with the old value."""
+    from . import concepts, fit, scope
+    for mod in (concepts, fit, scope):
+        for f in vars(mod).values():
+            if hasattr(f, "cache_clear"):
+                f.cache_clear()
+
+
 def uploads_dir(cfg, which: str) -> Path:
     """The research a case set's cases need uploaded beside the shipped corpus (corpus/uploads/<set>/)."""
     return cfg.corpus_dir / "uploads" / which

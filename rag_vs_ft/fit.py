@@ -20,7 +20,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from . import concepts
+from . import concepts, scope
 
 FITS, UNKNOWN, CONTRADICTED = "fits", "unknown", "contradicted"
 DATA = Path(__file__).parent / "data"
@@ -40,13 +40,15 @@ _OUTCOME = re.compile(r"\b(?:to (?:reduce|lower|slow|cut|improve|prevent|achieve
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 
 
-_RELATIVE = re.compile(r"\b(?:who|whose|which|that|cannot|can't|unable to|not|able to|to)\b(?:\s+\w+){0,2}\s*$", re.I)
+_RELATIVE = r"\b(?:who|whose|which|that|cannot|can't|unable to|not|able to|to)\b(?:\s+\w+){{0,{}}}\s*$"
+RELATIVE_WORDS = 2  # "who cannot take": a verb this close after a relative word describes the patient (measured)
 
 
 def _action(sentence: str) -> re.Match | None:
     """The recommendation's own verb: "start" in "For adults who cannot take a statin, start ...",
     not "take" in the relative clause that describes them."""
-    return next((m for m in _DO.finditer(sentence) if not _RELATIVE.search(sentence[: m.start()])), None)
+    relative = re.compile(_RELATIVE.format(RELATIVE_WORDS), re.I)
+    return next((m for m in _DO.finditer(sentence) if not relative.search(sentence[: m.start()])), None)
 
 
 @lru_cache(maxsize=4096)
@@ -97,7 +99,7 @@ _SEX_WORD = re.compile(r"\b(woman|female|girl|lady|man|male|boy|gentleman)\b", r
 def sex(case: str) -> str | None:
     """"female", "male" or None: the first word that names the patient's sex ("a 52-year-old woman"),
     else the pronouns the case uses most."""
-    m = _SEX_WORD.search(case[:200])
+    m = _SEX_WORD.search(_SENTENCES.split(case, 1)[0])  # the sentence that introduces the patient
     if m:
         return "female" if m.group(1).lower() in ("woman", "female", "girl", "lady") else "male"
     she = len(re.findall(r"\b(?:she|her)\b", case, re.I))
@@ -117,9 +119,8 @@ def pregnant(case: str) -> bool | None:
     if sex(case) == "male" or _NOT_PREGNANT.search(case):
         return False
     for m in _PREGNANT.finditer(case):
-        before = case[max(0, m.start() - 40): m.start()].lower()
         if not re.search(r"\b(?:become|becoming|planning|plans?|could|may|future|before|previous|prior|last|"
-                         r"earlier|after)\b[\w ]{0,20}$", before):
+                         r"earlier|after)\b", scope.before(case, m.start(), concepts.ASSERTION), re.I):
             return True
     return None
 
@@ -184,7 +185,8 @@ def needs_pregnancy(who: str) -> bool | None:
     if re.search(r"\bnon-?pregnant\b|\bnot pregnant\b", who, re.I):
         return False
     if re.search(r"\b(?:pregnant|pregnancy|gestational|antenatal)\b", who, re.I) and not \
-            re.search(r"\b(?:become|becoming|could|can|able to|planning)\b[\w ]{0,15}\bpregnan", who, re.I):
+            any(re.search(r"\b(?:become|becoming|could|can|able to|planning)\b", scope.before(who, m.start()), re.I)
+                for m in re.finditer(r"\bpregnan", who, re.I)):
         return True
     return None
 
@@ -206,7 +208,7 @@ _TRIED = re.compile(r"\b(?:despite|after (?:failure of|failing|failed)|who (?:ha
                     r"(?:responded|responding) to|responded inadequately to|(?:who )?(?:could|can) not tolerate|"
                     r"(?:who )?(?:have|has) been (?:taking|treated with|on)|(?:who )?(?:are|is) (?:taking|on)|"
                     r"inadequate (?:response|control) (?:to|with|on)|(?:inadequately "
-                    r"controlled|uncontrolled|still \w+(?: \w+){0,4}) (?:on|with|despite)|already (?:on|taking|"
+                    r"controlled|uncontrolled|still [\w ]+?) (?:on|with|despite)|already (?:on|taking|"
                     r"receiving)|refractory to|intoleran\w+ (?:of|to)|could not tolerate|(?:who have|who are|while) "
                     r"(?:been )?(?:taking|on) (?:a |an )?stable)\b[\s,]+(?:or who could not tolerate,?\s*)?"
                     r"(?P<what>[^;.]{3,80})", re.I)  # read past brackets: "transmucosal (sublingual) buprenorphine"
@@ -216,7 +218,6 @@ _FILLER = re.compile(r"\b(?:at least|one|two|three|four|\d+|or more|adequate|ade
                      r"tolerated|for|at|in|with|their|current|daily|oral)\b", re.I)
 _COUNT = re.compile(r"\b(?:at least )?(two|three|four|2|3|4)\b", re.I)
 _NUM = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
-_NEG_BEFORE = re.compile(r"\b(?:never|not|no|without|nor|declined?|refused?)\b(?:\W+\w+){0,4}?\W*$", re.I)
 
 
 def _members(what: str) -> tuple[list[str], int]:
@@ -240,7 +241,7 @@ def _taken(case: str, names: list[str]) -> tuple[set[str], bool]:
     found, denied = set(), False
     for name in names:
         for m in re.finditer(rf"\b{re.escape(name)}\w*", low):
-            if _NEG_BEFORE.search(re.split(r"[.;]", low[max(0, m.start() - 60): m.start()])[-1]):
+            if scope.negated(scope.before(low, m.start(), concepts.ASSERTION)):
                 denied = True
             else:
                 found.add(name)
@@ -261,7 +262,7 @@ def treatments(who: str, case: str) -> str | None:
         if taken and any(n in drug_classes() or len(names) < 6 for n in names):
             return f"the population has not taken {m.group('what').strip()}; the case has ({', '.join(sorted(taken))})"
     for m in _TRIED.finditer(who):
-        if _NEGATED_BEFORE.search(who[max(0, m.start() - 12): m.start()]):  # "not already on": naive, not tried
+        if _NEGATED_BEFORE.search(who, 0, m.start()):  # "not already on": naive, not tried
             continue
         what = re.sub(r"\([^)]*(?:\)|$)", " ", m.group("what"))  # a bracket explains; it names no treatment
         what = re.split(r",\s*(?:who|and|or|to|with)\b|\s(?:who|to reduce|and have)\b", what)[0]
@@ -279,7 +280,7 @@ def treatments(who: str, case: str) -> str | None:
 _NAME = r"[A-Za-z][A-Za-z0-9-]{1,14}(?: [A-Za-z][A-Za-z0-9-]{1,14})?"
 _THRESHOLD = re.compile(rf"\b(?P<name>{_NAME})(?: (?:of|level|count|score|concentration))?\s+(?:(?P<op>above|over|below|"
                         r"under|less than|more than|greater than|at least|>=|≥|<=|≤|>|<)\s*)?(?P<n>\d+(?:\.\d+)?)"
-                        r"\s*(?:%|(?!or\b)[a-zA-Zµ/.]+(?:/[\w.]+)?)?(?:\s*\([^)]{0,30}\))?\s*"
+                        r"\s*(?:%|(?!or\b)[a-zA-Zµ/.]+(?:/[\w.]+)?)?(?:\s*\([^)]*\))?\s*"
                         r"(?P<tail>or (?:more|higher|above|greater|less|lower|below))?",
                         re.I)
 _SKIP_NAMES = re.compile(r"^(?:aged?|ages|years?|from|to|than|least|for|over|under|and|or|with|but|"
@@ -313,7 +314,7 @@ _KNOWN_MEASURES = re.compile(r"^(?:LVEF|EF|ejection|fraction|eGFR|UACR|ACR|BMI|L
                              r"NT-proBNP|eosinophils?|eos|potassium|K)$", re.I)
 
 
-_WEIGHT = re.compile(r"\b(?:weight|weighs|weighing)\D{0,12}?(\d+(?:\.\d+)?)\s*kg\b", re.I)
+_WEIGHT = re.compile(r"\b(?:weight|weighs|weighing)[^\d.;]*?(\d+(?:\.\d+)?)\s*kg\b", re.I)  # its first number
 
 
 def value(case: str, name: str) -> float | None:
@@ -466,7 +467,6 @@ _GENERIC = set("adults adult patients patient people children women with without
                "moderate severe mild active chronic acute early stable high-risk despite already still "
                "including especially previous prior current first second third standard usual given taking "
                "started control controlled symptoms episode episodes".split())
-_TERM_NEGATED = re.compile(r"\b(?:no|not|never|without|negative for|free of|absence of)\b(?:\W+\w+){0,4}?\W*$", re.I)
 
 
 def denied_terms(who: str, case: str) -> list[str]:
@@ -480,12 +480,11 @@ def denied_terms(who: str, case: str) -> list[str]:
     for m in _TERM.finditer(who):
         term = m.group(0)
         if term.lower() in _GENERIC or re.match(r"[-\s]*(?:negative|naive|free)\b", who[m.end():], re.I) or \
-                _TERM_NEGATED.search(who[max(0, m.start() - 40): m.start()]):
+                scope.negated(scope.before(who, m.start(), concepts.ASSERTION)):
             continue
         mentions = [c for c in re.finditer(rf"\b{re.escape(term)}\b", case, re.I if term.islower() else 0)]
-        if mentions and all(_TERM_NEGATED.search(re.split(r"[.;]", case[max(0, c.start() - 50): c.start()])[-1]) or
-                            re.match(r"\W{0,3}(?:negative|not detected|absent)\b", case[c.end(): c.end() + 15], re.I)
-                            for c in mentions):
+        if mentions and all(scope.negated(scope.before(case, c.start(), concepts.ASSERTION)) or
+                            scope.denied_after(case, c.end()) for c in mentions):
             out.append(term)
     return sorted(set(out))
 

@@ -99,6 +99,8 @@ def stamp() -> dict:
 # --- recomputing aggregates ----------------------------------------------------------------------
 
 def kind(run: dict) -> str:
+    if "sweep" in run:
+        return "sweep"
     if "arms" in run:
         return "injection"
     if "modes" in run:
@@ -120,6 +122,8 @@ def recompute(run: dict) -> dict:
     if k == "plan":
         return {m: evaluate.bootstrap([r[m] for r in run["rows"]]) for m in evaluate.PLAN_METRICS} | \
             {"cases": len(run["rows"])}
+    if k == "sweep":
+        return {"sweep": evaluate.sweep_summary(run["rows"], run["shipped"])}
     if k == "injection":
         return {"arms": evaluate.arms(run["rows"]), "cases": len({r["case"] for r in run["rows"]}),
                 "case_ids": list(dict.fromkeys(r["case"] for r in run["rows"]))}
@@ -150,7 +154,8 @@ def parts(run: dict) -> tuple[str | None, list[str]]:
 
 NEEDS = {"eval": ("code", "commit", "corpus_sha256", "cases_sha256", "adapters", "settings", "backend"),
          "injection": ("code", "commit", "corpus_sha256", "cases_sha256", "adapters", "backend"),
-         "plan": ("code", "commit", "corpus_sha256", "cases_sha256"), "bench": ("code", "commit", "cores")}
+         "plan": ("code", "commit", "corpus_sha256", "cases_sha256"), "bench": ("code", "commit", "cores"),
+         "sweep": ("code", "commit", "cases_sha256")}
 
 
 def _mismatch(by: dict, ident: dict) -> list[str]:

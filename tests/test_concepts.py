@@ -226,3 +226,49 @@ def test_ldl_in_mmol_per_litre_is_checked_against_a_threshold_in_mg_per_decilitr
     assert fit.applicability(fourier, case.format("2.6 mmol/L")) == 1.0
     assert fit.applicability(fourier, case.format("1.5 mmol/L")) == 0.0
     assert fit.applicability(fourier, case.format("58 mg/dL")) == 0.0
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a negation governs its whole list, not 40 characters of it
+    ("No history of heart failure, chronic kidney disease, atrial fibrillation or type 2 diabetes.",
+     {"hf": "no", "ckd": "no", "af": "no", "t2d": "no"}),
+    ("She has never been overweight (BMI 23).", {"obesity": "no"}),
+    # a relative pronoun starts a new assertion; a closed bracket governs nothing after it
+    ("Adults without diabetes who have CKD.", {"t2d": "no", "ckd": "yes"}),
+    ("A man with CKD G3a (eGFR 52, UACR 18 mg/g, no diabetes), stable angina and gout.",
+     {"ckd": "yes", "t2d": "no", "ascvd": "yes"}),
+    # a pseudo-negation denies nothing; a family member's condition is not the patient's
+    ("He has not only type 2 diabetes but also hypertension.", {"t2d": "yes", "hypertension": "yes"}),
+    ("Her father has type 2 diabetes and she has hypertension.", {"t2d": "either", "hypertension": "yes"}),
+    ("Myocardial infarction was ruled out; she has hypertension.", {"ascvd": "no", "hypertension": "yes"}),
+])
+def test_a_cue_governs_its_clause(text, expected):
+    assert {cond: state for _, cond, state in concepts.mentions(text, measured=False)} == expected
+
+
+def test_history_and_the_problem_at_hand_read_list_items_and_brackets():
+    # "4 years ago" dates the item it stands in, not the diabetes before it
+    assert concepts.problems("67-year-old man with type 2 diabetes, a myocardial infarction 4 years ago and CKD "
+                             "(eGFR 54).") == ["t2d", "ckd", "ascvd"]
+    # the clause goes on around a bracket: "admitted ... (10 hours ago) with severe CAP"
+    assert concepts.presented("71-year-old woman with hypertension and T2DM on metformin, now admitted to ICU "
+                              "(10 hours ago) with severe CAP. Right lower lobe consolidation.") == "cap"
+    # a presenting verb governs its object, not every problem its clause lists
+    assert concepts.presented("A 70-year-old man presents with three days of worsening breathlessness, productive "
+                              "cough and fever, on a background of hypertension and type 2 diabetes.") is None
+
+
+def test_a_sweep_measures_a_constant_on_development_sets_and_restores_it(seeded, cfg):
+    """`eval --plan-only --sweep`: the shipped value changes no Plan, a presenting verb that reaches no
+    word changes some, and the constant is the shipped one afterwards; held-out sets are refused."""
+    from rag_vs_ft import evaluate
+    from rag_vs_ft.errors import UserError
+    shipped = concepts.CUE_WORDS
+    r = evaluate.sweep(cfg, ["dev2"], "concepts.CUE_WORDS", [0])
+    by = {s["value"]: s for s in r["sweep"]}
+    assert set(by) == {0, shipped} and by[shipped]["plans_changed"] == [] and by[0]["plans_changed"]
+    assert concepts.CUE_WORDS == shipped and r["sweep"] == evaluate.sweep_summary(r["rows"], shipped)
+    with pytest.raises(UserError, match="development sets only"):
+        evaluate.sweep(cfg, ["heldout"], "concepts.CUE_WORDS", [3])
+    with pytest.raises(UserError, match="not a constant"):
+        evaluate.sweep(cfg, ["dev2"], "index.PAGE", [3])
