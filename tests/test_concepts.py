@@ -272,3 +272,11 @@ def test_a_sweep_measures_a_constant_on_development_sets_and_restores_it(seeded,
         evaluate.sweep(cfg, ["heldout"], "concepts.CUE_WORDS", [3])
     with pytest.raises(UserError, match="not a constant"):
         evaluate.sweep(cfg, ["dev2"], "index.PAGE", [3])
+
+
+def test_an_ended_episode_is_read_near_its_cue():
+    """The development sets' Plans do not depend on how far "had" or "treated for" reach (sweep); these
+    examples do: a finished pneumonia is history, a pneumonia the patient "had three days of" is not."""
+    assert "cap" not in concepts.problems("A 70-year-old man with COPD. He was treated for pneumonia last month.")[:1]
+    assert "cap" in concepts.problems("A 58-year-old man had three days of cough and fever, then right lower lobe "
+                                      "pneumonia on chest X-ray. Hypertension.")
