@@ -289,21 +289,45 @@ _SKIP_NAMES = re.compile(r"^(?:aged?|ages|years?|from|to|than|least|for|over|und
 
 
 def direction(word: str) -> str:
-    """">=" for "above", "or more", "at least" ...; "<=" for "below", "or less" ..."""
-    return ">=" if any(w in word for w in ("above", "over", "more", "greater", "least", ">", "≥", "higher")) else "<="
+    """">=" for "above", "or more", "at least", "no less than" ...; "<=" for "below", "or less", "no more
+    than", "up to" ..."""
+    up = any(w in word for w in ("above", "over", "more", "greater", "least", ">", "≥", "higher"))
+    return ">=" if up != bool(re.match(r"(?:no|not) ", word)) else "<="
 
 
 def thresholds(who: str) -> list[tuple[str, str, float]]:
     """(measure, ">=" or "<=", value) for each threshold a population states about a named measure:
-    "an eGFR of 45 or more", "TSH below 20 mIU/L", "HbA1c of 7.5% or more", "PASI above 10"."""
+    "an eGFR of 45 or more", "TSH below 20 mIU/L", "PASI above 10", a range ("IGA 2 to 3") and a share
+    ("no more than 20% of body surface area"). A threshold offered as one alternative in its clause
+    ("cardiovascular disease or a 10-year risk of 10% or more") decides nothing."""
     out = []
     for m in _THRESHOLD.finditer(who):
         word = (m.group("op") or m.group("tail") or "").lower()
         name = m.group("name").split()[-1]
-        if not word or _SKIP_NAMES.match(name) or _KNOWN_MEASURES.match(name):
-            continue
-        out.append((name, direction(word), float(m.group("n"))))
+        if word and not (_SKIP_NAMES.match(name) or _KNOWN_MEASURES.match(name) or _alternative(who, m)):
+            out.append((name, direction(word), float(m.group("n"))))
+    for m in _RANGE_OF.finditer(who):
+        name = m.group("name").split()[-1]
+        if not (_SKIP_NAMES.match(name) or _KNOWN_MEASURES.match(name) or _alternative(who, m)):
+            out += [(name, ">=", float(m.group("lo"))), (name, "<=", float(m.group("hi")))]
+    for m in _SHARE.finditer(who):
+        if not _alternative(who, m):
+            out.append((m.group("name"), direction(m.group("op").lower()), float(m.group("n"))))
     return out
+
+
+def _alternative(who: str, m: re.Match) -> bool:
+    clause = scope.before(who, m.start()) + who[m.start(): m.end()] + scope.after(who, m.end())
+    return bool(_ALTERNATIVES.search(_OR_MORE.sub("", clause)))
+
+
+# "IGA 2 to 3", "PASI 10-20"; "no more than 20% of body surface area", "at least 10% of the skin"
+_RANGE_OF = re.compile(rf"\b(?P<name>{_NAME})\s+(?P<lo>\d+(?:\.\d+)?)\s*(?:to|-|–)\s*(?P<hi>\d+(?:\.\d+)?)\b(?!\s*(?:%|[a-zA-Zµ]))",
+                       re.I)
+_SHARE = re.compile(r"\b(?P<op>no more than|not more than|up to|at most|at least|no less than|more than|less than|"
+                    r"over|under|above|below)\s+(?P<n>\d+(?:\.\d+)?)\s*% of (?:the |their |his |her )?"
+                    r"(?P<name>[a-z][a-z -]*?[a-z])(?=\s*(?:[,;.()]|\b(?:who|whose|which|that|with|and|or|in|for)\b|$))",
+                    re.I)
 
 
 _OR_MORE = re.compile(r"\bor (?:more|less|higher|lower|above|below|older|younger|greater)\b", re.I)
@@ -323,6 +347,8 @@ def value(case: str, name: str) -> float | None:
     if name.lower() in ("weighing", "weight", "weighs"):
         m = _WEIGHT.search(case)
         return float(m.group(1)) if m else None
+    if m := re.search(rf"(\d+(?:\.\d+)?)\s*% of (?:the |their |his |her )?{re.escape(name)}\b", case, re.I):
+        return float(m.group(1))  # a share: "38% of body surface area"
     m = re.search(rf"\b{re.escape(name)}\b(?:\s*(?:of|is|was|:|=|now|level|count|score))*\s*(\d+(?:\.\d+)?)", case, re.I)
     return float(m.group(1)) if m else None
 
@@ -411,7 +437,7 @@ def contradictions(recommendation: str, case: str) -> list[str]:
         out.append("the population is pregnant; the case is not")
     if wants is False and is_pregnant:
         out.append("the population is not pregnant; the patient is")
-    for name, op, n in thresholds(who) if not _ALTERNATIVES.search(_OR_MORE.sub("", who)) else ():
+    for name, op, n in thresholds(who):
         v = value(case, name)
         if v is not None and (v < n if op == ">=" else v > n):
             out.append(f"{name} {v:g} is not {op} {n:g}")

@@ -213,3 +213,20 @@ def test_no_research_is_copied_for_a_topic_nothing_in_the_store_is_about(seeded,
     index.ingest(cfg, [("act-tenecteplase.txt", TENECTEPLASE), ("gout-urate-lowering.md", GOUT_NOTE)])
     shown = retrieve.passages(cfg, "35-year-old woman with a sprained ankle after a fall; no other problems.")
     assert retrieve.choose(shown) is None, [(p["doc_id"], p["verdict"]) for p in shown]
+
+
+def test_a_population_states_ranges_and_shares_and_an_alternative_decides_nothing():
+    """dev3's eczema pair: a cream "for mild-to-moderate disease (IGA 2 to 3) covering no more than 20% of
+    body surface area" does not fit a boy with IGA 4 over 38%; an "or" elsewhere in the population
+    ("or who cannot use other topical treatments") no longer silences every threshold it states."""
+    rec = ("Bottom line: the cream is an option for patients aged 12 years and older with mild-to-moderate disease "
+           "(IGA 2 to 3) covering no more than 20% of body surface area whose disease is not controlled with, or "
+           "who cannot use, other topical treatments.")
+    assert sorted(fit.thresholds(fit.population(rec))) == [("IGA", "<=", 3.0), ("IGA", ">=", 2.0),
+                                                           ("body surface area", "<=", 20.0)]
+    severe = "A 14-year-old boy with eczema over about 38% of body surface area, IGA 4, EASI 31."
+    assert fit.contradictions(rec, severe) == ["IGA 4 is not <= 3", "body surface area 38 is not <= 20"]
+    assert fit.contradictions(rec, "A 15-year-old girl with eczema on 12% of body surface area, IGA 3.") == []
+    assert fit.direction("no more than") == "<=" and fit.direction("not less than") == ">="
+    # one threshold of two alternatives in its clause decides nothing
+    assert fit.thresholds("In AF with a score of 2 or more (men) or 3 or more (women)") == []
