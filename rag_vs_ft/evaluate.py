@@ -361,7 +361,7 @@ def sweep_summary(rows: list[dict], shipped: int) -> list[dict]:
     return out
 
 
-SWEEPABLE = ("concepts", "fit")  # modules whose reading constants a sweep may vary
+SWEEPABLE = ("concepts", "fit", "retrieve")  # modules whose reading and ranking constants a sweep may vary
 
 
 def _clear_caches() -> None:
