@@ -31,7 +31,7 @@ PRIMARY_WEIGHT = 1.0  # weight of the whole-case query and of the problem stated
 OTHER_WEIGHT = 0.5    # weight of each further problem's query
 POOL = 8              # fused documents whose population is checked
 OWN_POOL = 3          # and the whole-case query's own best: comorbidities' queries must not push them out
-LEAD = 3              # how far down the whole-case ranking the topic of a case is looked for
+LEAD = 6              # how far down the whole-case ranking the topic of a case is looked for (sweep: 6-10 alike)
 KNOWN_TOP = 5         # a document this high for a known problem's own query is about that problem
 TOPIC_SIMILARITY = 0.35  # least cosine of case and recommendation for a document to be the case's topic, chosen
                          # on dev3: every case's own upload passes; a case no document covers does not (tests)
