@@ -344,8 +344,27 @@ def table_targets(runs: dict) -> str:
     return "\n".join(lines)
 
 
+def table_sweeps(runs: dict) -> str:
+    """One row per measured constant: the values whose Plans equal the shipped value's on every development
+    set, and what each other value changes (cases, and the key facts added summed over them)."""
+    lines = ["| constant | shipped | same Plans | other values: Plans changed (key facts added) | run |", "|---" * 5 + "|"]
+    for run in runs.values():
+        if kind(run) != "sweep":
+            continue
+        recall, changed = {}, {}
+        for r in run["rows"]:
+            recall[r["value"]] = recall.get(r["value"], 0.0) + (r["key_fact_recall"] or 0.0)
+        for s in run["sweep"]:
+            changed.setdefault(s["value"], []).extend(s["plans_changed"])
+        same = [v for v in changed if not changed[v]]
+        other = [f"{v}: {len(c)} ({recall[v] - recall[run['shipped']]:+.1f})" for v, c in changed.items() if c]
+        lines.append(f"| `{run['setting']}` | {run['shipped']} | {', '.join(map(str, same))} | "
+                     f"{'; '.join(other) or 'none'} | {_when(run)} |")
+    return "\n".join(lines)
+
+
 TABLES = {"targets": table_targets, "reference": table_reference, "sets": table_sets, "plans": table_plans, "injection": table_injection,
-          "bench": table_bench, "retrieval": table_retrieval, "load": table_load}
+          "bench": table_bench, "retrieval": table_retrieval, "load": table_load, "sweeps": table_sweeps}
 BLOCK = re.compile(r"(<!-- runs:(\w+) -->\n)(.*?)(<!-- /runs -->)", re.S)
 
 

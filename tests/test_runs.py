@@ -29,12 +29,12 @@ def _one(kind):
     return name, copy.deepcopy(SHIPPED[name])
 
 
-@pytest.mark.parametrize("kind", ["eval", "plan", "injection"])
+@pytest.mark.parametrize("kind", ["eval", "plan", "injection", "sweep"])
 def test_a_changed_row_fails(kind):
     name, run = _one(kind)
     row = run["rows"][0]
-    key = {"eval": "key_fact_recall", "plan": "key_fact_recall", "injection": "after"}[kind]
-    row[key] = 1.0 if row[key] != 1.0 else 0.0
+    key = {"eval": "key_fact_recall", "plan": "key_fact_recall", "injection": "after", "sweep": "cited"}[kind]
+    row[key] = (["another-document"] if kind == "sweep" else 1.0 if row[key] != 1.0 else 0.0)
     r = runs.verify(runs={name: run}, identities=False)
     assert not r["ok"] and r["runs"][name]["rows"], runs.report(r)
 
