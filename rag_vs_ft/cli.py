@@ -458,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help, fn) in COMMANDS.items():
         sp = sub.add_parser(name, help=help, description=help)
         sp.add_argument("--data-dir", help="data directory (default: $RAG_VS_FT_HOME or .data/)")
+        sp.add_argument("--base", help="the base model of every column: a model folder or a GGUF file "
+                        "(default: $RAG_VS_FT_BASE or the shipped SmolLM2-135M-Instruct)")
         sp.add_argument("--json", action="store_true", help="print machine-readable JSON")
         if hasattr(fn, "configure"):
             fn.configure(sp)
@@ -468,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cfg = config.load(data_dir=args.data_dir)
+        cfg = config.load(data_dir=args.data_dir, base_model=args.base)
         return args.run(args, cfg)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""Reports for one case in each mode. One base model (SmolLM2-135M-Instruct) and greedy decoding in
-every mode; what differs is the method:
+"""Reports for one case in each mode. One base model (SmolLM2-135M-Instruct, or RAG_VS_FT_BASE) and
+greedy decoding in every mode; what differs is the method:
 
     finetuned  closed book: the LoRA adapter trained on the (stale) case -> report set writes it all
     rag        open book: Subjective and Objective restate the case, the reader adapter writes the
@@ -52,10 +52,11 @@ class Report:
 
 
 class Reporter:
-    """The base model with its adapters: the closed-book one, the reader, or none (base).
+    """The base model with its adapters: the closed-book one, the reader, or none (base). Every adapter
+    must have been trained on this base (`finetune.check_base`).
 
-    Served by llama.cpp when the optional extra is installed (several times faster on a CPU), else by
-    transformers + peft; `cfg.backend` forces one."""
+    Served by llama.cpp when the optional extra is installed (several times faster on a CPU) and the
+    base comes as a GGUF, else by transformers + peft; `cfg.backend` forces one."""
 
     def __init__(self, cfg: Config, adapter: str = finetune.DEFAULT, reader: str = finetune.READER):
         from . import llamacpp
@@ -65,7 +66,11 @@ class Reporter:
             raise UserError(f"RAG_VS_FT_BACKEND must be auto, llamacpp or transformers, not {cfg.backend!r}")
         if cfg.backend == "llamacpp" and not llamacpp.available():
             raise UserError("RAG_VS_FT_BACKEND=llamacpp needs the optional extra: `make llamacpp`")
-        self.backend = "llamacpp" if cfg.backend != "transformers" and llamacpp.available() else "transformers"
+        self.base = models.base(cfg)
+        fast = llamacpp.available() and llamacpp.serves(self.base)
+        if cfg.backend == "llamacpp" and not fast:
+            raise UserError(f"RAG_VS_FT_BACKEND=llamacpp serves a GGUF base; {self.base.source} is a folder")
+        self.backend = "llamacpp" if cfg.backend != "transformers" and fast else "transformers"
         if self.backend == "llamacpp":
             from transformers import AutoTokenizer
             self.model, self.tok = None, AutoTokenizer.from_pretrained(models.prepare_generator(cfg))
@@ -82,6 +87,7 @@ class Reporter:
         path = finetune.adapter_dir(self.cfg, adapter)
         if not (path / "adapter_config.json").is_file():
             raise UserError(f"no adapter named {adapter!r} (train one with `finetune`)")
+        finetune.check_base(adapter, finetune.read_manifest(path), self.base)
         return path
 
     def _load(self, adapter: str) -> dict:
@@ -114,7 +120,7 @@ class Reporter:
         if self.remote(mode):
             return f"{self.cfg.openai_model} at {self.cfg.openai_base_url}"
         name = self.adapter_for(mode, adapter)
-        return f"SmolLM2-135M-Instruct ({self.backend})" + (f" + LoRA '{name}'" if name else "")
+        return f"{self.base.name} ({self.backend})" + (f" + LoRA '{name}'" if name else "")
 
     def passages(self, case: str, as_of: str | None) -> list[dict]:
         """The top documents for the case, each shown by its recommendation (`retrieve.passages`)."""

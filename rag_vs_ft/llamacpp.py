@@ -28,6 +28,11 @@ def available() -> bool:
     return find_spec("llama_cpp") is not None
 
 
+def serves(base: models.Base) -> bool:
+    """llama.cpp serves a base that comes as a GGUF file (the shipped one, or RAG_VS_FT_BASE's)."""
+    return base.source.is_file()
+
+
 def _permute(w, n_head: int):
     """llama.cpp stores q and k rows interleaved for its rotary embedding (as its converter does)."""
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
@@ -79,14 +84,14 @@ class Engine:
         self.cfg, self.tok, self.n_ctx = cfg, tok, n_ctx
         self._models: dict[str, object] = {}
         self._threads: dict[int, int] = {}
-        self._end = tok.convert_tokens_to_ids("<|im_end|>")  # closes the system turn
+        self._end = tok.convert_tokens_to_ids("<|im_end|>")  # closes the system turn (ChatML)
 
     def _model(self, adapter_dir: Path | None):
         key = str(adapter_dir) if adapter_dir else ""
         if key not in self._models:
             from llama_cpp import Llama
             threads = cores.total(self.cfg)
-            self._models[key] = Llama(model_path=str(models.gguf_path()), n_ctx=self.n_ctx, n_threads=threads,
+            self._models[key] = Llama(model_path=str(models.base(self.cfg).source), n_ctx=self.n_ctx, n_threads=threads,
                                       n_threads_batch=threads, seed=self.cfg.seed, verbose=False,
                                       lora_path=str(lora_gguf(self.cfg, adapter_dir)) if adapter_dir else None)
         return self._models[key]

@@ -1,0 +1,108 @@
+"""Your own base model in both columns (RAG_VS_FT_BASE, `--base`): a tiny randomly initialised Llama
+written by the test into a temp folder (the way transformers' own tests make models: a tiny config
+and the shipped SmolLM2 tokenizer with its chat template, a few MB, no download) is fine-tuned by
+`finetune` and reported on by `report`; an adapter is refused on a base it was not trained on."""
+import json
+import shutil
+
+import pytest
+
+from rag_vs_ft import cli, config, finetune, generate, llm, models, prompts
+from rag_vs_ft.errors import UserError
+
+CASE = ("68-year-old man with atrial fibrillation, CHA2DS2-VASc 3, eGFR 70, no bleeding history. "
+        "Takes bisoprolol 5 mg daily.")
+TRAIN = ["--limit", "4", "--epochs", "1", "--batch", "2", "--eval-every", "1", "--rank", "4", "--alpha", "8",
+         "--max-len", "128", "--json"]
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    """A 2-layer Llama with hidden size 64 (12 MB), random weights, seed 0, saved as a model folder."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    folder = tmp_path_factory.mktemp("own") / "TinyLlama-test"
+    gguf = models.gguf_path()
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)  # SmolLM2's, chat template included
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_base, tmp_path_factory, models_home, seeded_template):
+    """A data dir with the seed index and two adapters trained on the tiny base by the CLI, a few steps
+    each: `finetuned`, and a `reader` (trained closed-book here: the reader's own examples embed the
+    whole corpus, and what is tested is which base an adapter belongs to)."""
+    home = tmp_path_factory.mktemp("own-data") / "data"
+    shutil.copytree(seeded_template, home)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAG_VS_FT_MODELS", str(models_home))
+        for name in (finetune.DEFAULT, finetune.READER):
+            assert cli.main(["finetune", "--base", str(tiny_base), "--data-dir", str(home), "--name", name, *TRAIN]) == 0
+    return home
+
+
+def test_finetune_records_its_base_and_report_runs_both_columns_on_it(trained, tiny_base, models_home, capsys,
+                                                                      monkeypatch):
+    from safetensors.numpy import load_file
+    base = models.base(config.load(base_model=tiny_base))
+    assert base.name == "TinyLlama-test" and base.sha256 != models.file_sha256(models.gguf_path())
+    m = json.loads((trained / "adapters" / "finetuned" / "manifest.json").read_text())
+    assert (m["base_model_sha256"], m["base_model"], m["base_model_path"]) == \
+        (base.sha256, "TinyLlama-test", str(tiny_base))
+    shapes = {w.shape for k, w in load_file(trained / "adapters" / "finetuned" / "adapter_model.safetensors").items()
+              if "q_proj.lora_A" in k}
+    assert shapes == {(4, 64)}, "rank 4 on the tiny model's 64-wide layers, not SmolLM2's 576"
+
+    capsys.readouterr()
+    monkeypatch.setenv("RAG_VS_FT_BACKEND", "transformers")
+    monkeypatch.setenv("RAG_VS_FT_MAX_NEW_TOKENS", "12")
+    assert cli.main(["report", "--base", str(tiny_base), "--data-dir", str(trained), "--case", CASE,
+                     "--mode", "finetuned,rag,base", "--json"]) == 0
+    cols = json.loads(capsys.readouterr().out)["modes"]
+    assert {m: c["model"] for m, c in cols.items()} == {
+        "finetuned": "TinyLlama-test (transformers) + LoRA 'finetuned'",
+        "rag": "TinyLlama-test (transformers) + LoRA 'reader'", "base": "TinyLlama-test (transformers)"}
+    assert all(c["tokens"] > 0 for c in cols.values()), cols
+    assert cols["rag"]["citations"], "the RAG column copies and cites a passage on any base"
+
+    # the fine-tuned column is the tiny base with its adapter, decoded greedily (peft called directly)
+    from peft import PeftModel
+    cfg = config.load(data_dir=trained, models_home=models_home, base_model=tiny_base)
+    model, tok = models.load_generator(cfg)
+    tuned = PeftModel.from_pretrained(model, str(trained / "adapters" / "finetuned"))
+    assert cols["finetuned"]["report"] == llm.generate(tuned, tok, prompts.closed_book(CASE), 12).text
+
+
+def test_an_adapter_is_refused_on_a_base_it_was_not_trained_on(trained, tiny_base, models_home, tmp_path, capsys):
+    shipped_base = models.base(config.load(models_home=models_home))
+    with pytest.raises(UserError, match=r"adapter 'finetuned' was trained on .*TinyLlama-test \(sha256 .{12}\), not on "
+                       r"the base in use, SmolLM2-135M-Instruct .*finetune --base .*SmolLM2-135M-Instruct.Q4_1.gguf "
+                       r"--name finetuned"):
+        finetune.check_base("finetuned", finetune.read_manifest(trained / "adapters" / "finetuned"), shipped_base)
+    home = tmp_path / "data"
+    shutil.copytree(trained, home)
+    shutil.rmtree(home / "adapters" / "reader")  # the shipped reader again: trained on SmolLM2
+    tiny = config.load(data_dir=home, models_home=models_home, base_model=tiny_base, backend="transformers")
+    with pytest.raises(UserError, match=r"adapter 'reader' was trained on SmolLM2-135M-Instruct.Q4_1.gguf "
+                       r"\(sha256 b179c9523d0e\), not on the base in use, TinyLlama-test .* --reader`"):
+        generate.Reporter(tiny)
+    capsys.readouterr()
+    assert cli.main(["report", "--base", str(tiny_base), "--data-dir", str(home), "--case", CASE]) == 2
+    assert "adapter 'reader' was trained on SmolLM2" in capsys.readouterr().err
+
+
+def test_a_base_folder_says_what_it_lacks(tmp_path):
+    folder = tmp_path / "half"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    with pytest.raises(UserError, match="lacks \\*.safetensors weights, a tokenizer, a chat template"):
+        models.base(config.load(base_model=folder))
+    with pytest.raises(UserError, match="does not exist"):
+        models.base(config.load(base_model=tmp_path / "nowhere"))
