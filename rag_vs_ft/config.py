@@ -39,8 +39,8 @@ class Config:
     chroma_host: str = ""                    # CHROMA_HOST: talk to a Chroma server instead of a local dir
     chroma_port: int = 8000                  # CHROMA_PORT
     collection: str = "research"             # Chroma collection name (3-512 characters)
-    openai_base_url: str = ""                # OPENAI_BASE_URL: an OpenAI-compatible server writes the RAG column
-    openai_model: str = ""                   # OPENAI_MODEL: the model that server should use
+    openai_base_url: str = ""                # OPENAI_BASE_URL: an OpenAI-compatible server writes every column
+    openai_model: str = ""                   # OPENAI_MODEL: the base as that server names it (adapters: by name)
     openai_api_key: str = ""                 # OPENAI_API_KEY, if the server wants one
     models_home: Path | None = None         # RAG_VS_FT_MODELS: prepared model copies; default DATA/models
     cores_home: Path | None = None          # RAG_VS_FT_CORES: where jobs agree on the cores; default DATA/cores

@@ -1,9 +1,13 @@
 """Your own base model in both columns (RAG_VS_FT_BASE, `--base`): a tiny randomly initialised Llama
 written by the test into a temp folder (the way transformers' own tests make models: a tiny config
 and the shipped SmolLM2 tokenizer with its chat template, a few MB, no download) is fine-tuned by
-`finetune` and reported on by `report`; an adapter is refused on a base it was not trained on."""
+`finetune` and reported on by `report`; an adapter is refused on a base it was not trained on. With
+OPENAI_BASE_URL every column goes to the server: a fake one here, on a free port of 127.0.0.1."""
 import json
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 
@@ -106,3 +110,81 @@ def test_a_base_folder_says_what_it_lacks(tmp_path):
         models.base(config.load(base_model=folder))
     with pytest.raises(UserError, match="does not exist"):
         models.base(config.load(base_model=tmp_path / "nowhere"))
+
+
+@pytest.fixture
+def server():
+    """An OpenAI-compatible server as vLLM runs one with `--enable-lora --lora-modules finetuned=...`: it
+    lists the base and its adapter (with the adapter's `parent`) at /v1/models, streams chat completions
+    as server-sent events, answers 404 for a model it does not serve, and keeps every request."""
+    state = SimpleNamespace(requests=[], data=[{"id": "tiny-base"}, {"id": "finetuned", "parent": "tiny-base"}])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"object": "list", "data": state.data}).encode()
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state.requests.append(body)
+            if body["model"] not in [m["id"] for m in state.data]:
+                self.send_error(404, f"The model `{body['model']}` does not exist.")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for piece in [f"Plan: written by {body['model']}, ", "citing ", "[1]."]:
+                self.wfile.write(f"data: {json.dumps({'choices': [{'delta': {'content': piece}}]})}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    state.url = f"http://127.0.0.1:{httpd.server_port}/v1"
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_with_a_server_every_column_goes_to_it_the_finetuned_one_by_the_adapters_name(seeded, server, monkeypatch,
+                                                                                     capsys):
+    def local(*args, **kw):
+        raise AssertionError("a local model was loaded beside the server")
+    monkeypatch.setattr(models, "load_generator", local)
+    monkeypatch.setattr(models, "prepare_generator", local)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_MODEL", "tiny-base")
+    assert cli.main(["report", "--case", CASE, "--mode", "finetuned,rag,base,hybrid", "--json"]) == 0
+    cols = json.loads(capsys.readouterr().out)["modes"]
+    asked = [(r["model"], "Research passages" in r["messages"][-1]["content"]) for r in server.requests]
+    assert asked == [("finetuned", False), ("tiny-base", True), ("tiny-base", False), ("finetuned", True)], \
+        "the fine-tuned column asks for the adapter, the RAG column for the base with the passages"
+    assert all(r["temperature"] == 0 and r["stream"] and r["max_tokens"] == 240 for r in server.requests)
+    at = f" at {server.url}"
+    assert {m: c["model"] for m, c in cols.items()} == {
+        "finetuned": "tiny-base + LoRA 'finetuned'" + at, "rag": "tiny-base" + at, "base": "tiny-base" + at,
+        "hybrid": "tiny-base + LoRA 'finetuned'" + at}
+    assert cols["rag"]["report"] == "Plan: written by tiny-base, citing [1]." and cols["rag"]["tokens"] == 3
+    assert len(cols["rag"]["citations"]) == 1 and cols["finetuned"]["citations"] == []
+
+
+def test_a_server_that_does_not_serve_the_adapter_on_the_same_base_is_refused(seeded, server, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_MODEL", "tiny-base")
+    report = ["report", "--case", CASE, "--mode", "finetuned", "--json"]
+    server.data = [{"id": "tiny-base"}, {"id": "finetuned", "parent": "another-base"}]
+    assert cli.main(report) == 2
+    assert "serves adapter 'finetuned' on another-base, not on OPENAI_MODEL tiny-base" in capsys.readouterr().err
+    server.data = [{"id": "tiny-base"}]
+    assert cli.main(report) == 2
+    assert "serves no model named 'finetuned' (it serves tiny-base): serve it by that name, e.g. `vllm serve" in \
+        capsys.readouterr().err
+    assert server.requests == [], "nothing is generated by a model that is not the one asked for"
+    monkeypatch.delenv("OPENAI_MODEL")
+    with pytest.raises(UserError, match="OPENAI_BASE_URL is set but OPENAI_MODEL is not"):
+        generate.Reporter(config.load())
