@@ -113,8 +113,10 @@ def cmd_reindex(args, cfg) -> int:
 
 @command("prepare", "convert the models once and index the seed corpus if nothing is indexed")
 def cmd_prepare(args, cfg) -> int:
-    from . import embedder, index, models
+    from . import embedder, index, llamacpp, models
     path = models.prepare_generator(cfg)
+    if cfg.backend != "transformers" and llamacpp.available() and llamacpp.serves(models.base(cfg)):
+        llamacpp.base_gguf(cfg)  # a base given as a folder, converted for llama.cpp once
     embedder.export(cfg)
     r = index.seed(cfg, _bar(args, "file"))
     emit(args, {"generator": str(path), "seeded": r.as_dict() if r else None},

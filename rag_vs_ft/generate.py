@@ -60,8 +60,8 @@ class Reporter:
     """The base model with its adapters: the closed-book one, the reader, or none (base). Every adapter
     must have been trained on this base (`finetune.check_base`).
 
-    Served by llama.cpp when the optional extra is installed (several times faster on a CPU) and the
-    base comes as a GGUF, else by transformers + peft; `cfg.backend` forces one."""
+    Served by llama.cpp when the optional extra is installed (several times faster on a CPU; a folder
+    base is converted to GGUF once), else by transformers + peft; `cfg.backend` forces one."""
 
     def __init__(self, cfg: Config, adapter: str = finetune.DEFAULT, reader: str = finetune.READER):
         from . import llamacpp
@@ -82,13 +82,14 @@ class Reporter:
         self.base = models.base(cfg)
         fast = llamacpp.available() and llamacpp.serves(self.base)
         if cfg.backend == "llamacpp" and not fast:
-            raise UserError(f"RAG_VS_FT_BACKEND=llamacpp serves a GGUF base; {self.base.source} is a folder")
+            llamacpp.base_gguf(cfg)  # says what is missing
         self.backend = "llamacpp" if cfg.backend != "transformers" and fast else "transformers"
         if self.backend == "llamacpp":
             from transformers import AutoTokenizer
             self.model, self.tok = None, AutoTokenizer.from_pretrained(models.prepare_generator(cfg))
-            self.engine = llamacpp.Engine(cfg, self.tok)
             self._path(reader)
+            llamacpp.base_gguf(cfg)  # a folder base is converted now, not in a visitor's first report
+            self.engine = llamacpp.Engine(cfg, self.tok)
         else:
             from peft import PeftModel
             model, self.tok = models.load_generator(cfg)

@@ -1,9 +1,11 @@
 """Your own base model in both columns (RAG_VS_FT_BASE, `--base`): a tiny randomly initialised Llama
 written by the test into a temp folder (the way transformers' own tests make models: a tiny config
 and the shipped SmolLM2 tokenizer with its chat template, a few MB, no download) is fine-tuned by
-`finetune` and reported on by `report`; an adapter is refused on a base it was not trained on. With
-OPENAI_BASE_URL every column goes to the server: a fake one here, on a free port of 127.0.0.1."""
+`finetune` and reported on by `report` on transformers, and on llama.cpp once converted by the converter
+llama.cpp ships; an adapter is refused on a base it was not trained on. With OPENAI_BASE_URL every
+column goes to the server: a fake one here, on a free port of 127.0.0.1."""
 import json
+import os
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,13 +13,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag_vs_ft import cli, config, finetune, generate, llm, models, prompts
+from rag_vs_ft import cli, config, finetune, generate, llamacpp, llm, models, prompts
 from rag_vs_ft.errors import UserError
 
 CASE = ("68-year-old man with atrial fibrillation, CHA2DS2-VASc 3, eGFR 70, no bleeding history. "
         "Takes bisoprolol 5 mg daily.")
 TRAIN = ["--limit", "4", "--epochs", "1", "--batch", "2", "--eval-every", "1", "--rank", "4", "--alpha", "8",
-         "--max-len", "128", "--json"]
+         "--lr", "0.05", "--no-early-stopping", "--json"]  # two steps that move the adapter
+# CI installs llama.cpp and its converter (`make test`), so there a missing one fails instead of skipping.
+CONVERTS = pytest.mark.skipif(not (llamacpp.available() and llamacpp.CONVERTER.is_file()) and not os.environ.get("CI"),
+                              reason="llama-cpp-python or the converter llama.cpp ships is not installed (make llamacpp)")
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +45,16 @@ def tiny_base(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(tiny_base, tmp_path_factory, models_home, seeded_template):
-    """A data dir with the seed index and two adapters trained on the tiny base by the CLI, a few steps
-    each: `finetuned`, and a `reader` (trained closed-book here: the reader's own examples embed the
-    whole corpus, and what is tested is which base an adapter belongs to)."""
+    """A data dir with the seed index and the `finetuned` adapter trained on the tiny base by the CLI (two
+    steps), and a copy of it as the `reader` (the reader's own examples embed the whole corpus; what
+    is tested here is which base an adapter belongs to)."""
     home = tmp_path_factory.mktemp("own-data") / "data"
     shutil.copytree(seeded_template, home)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAG_VS_FT_MODELS", str(models_home))
-        for name in (finetune.DEFAULT, finetune.READER):
-            assert cli.main(["finetune", "--base", str(tiny_base), "--data-dir", str(home), "--name", name, *TRAIN]) == 0
+        assert cli.main(["finetune", "--base", str(tiny_base), "--data-dir", str(home), "--name", "finetuned",
+                         *TRAIN]) == 0
+    shutil.copytree(home / "adapters" / "finetuned", home / "adapters" / "reader")
     return home
 
 
@@ -63,6 +69,8 @@ def test_finetune_records_its_base_and_report_runs_both_columns_on_it(trained, t
     shapes = {w.shape for k, w in load_file(trained / "adapters" / "finetuned" / "adapter_model.safetensors").items()
               if "q_proj.lora_A" in k}
     assert shapes == {(4, 64)}, "rank 4 on the tiny model's 64-wide layers, not SmolLM2's 576"
+    val = [h["loss"] for h in m["history"] if h["split"] == "validation"]
+    assert m["steps"] == 2 and val[-1] < val[0], "two steps that lower the validation loss"
 
     capsys.readouterr()
     monkeypatch.setenv("RAG_VS_FT_BACKEND", "transformers")
@@ -110,6 +118,49 @@ def test_a_base_folder_says_what_it_lacks(tmp_path):
         models.base(config.load(base_model=folder))
     with pytest.raises(UserError, match="does not exist"):
         models.base(config.load(base_model=tmp_path / "nowhere"))
+
+
+@CONVERTS
+def test_llamacpp_serves_a_folder_base_converted_once_with_each_adapter(trained, tiny_base, models_home, capsys,
+                                                                         monkeypatch):
+    import numpy as np
+    import torch
+    from llama_cpp import Llama
+    from peft import PeftModel
+    cfg = config.load(data_dir=trained, models_home=models_home, base_model=tiny_base, backend="llamacpp")
+    capsys.readouterr()
+    monkeypatch.setenv("RAG_VS_FT_BACKEND", "llamacpp")
+    monkeypatch.setenv("RAG_VS_FT_MAX_NEW_TOKENS", "12")
+    assert cli.main(["report", "--base", str(tiny_base), "--data-dir", str(trained), "--case", CASE,
+                     "--mode", "finetuned,rag,base", "--json"]) == 0
+    cols = json.loads(capsys.readouterr().out)["modes"]
+    assert {m: c["model"] for m, c in cols.items()} == {
+        "finetuned": "TinyLlama-test (llamacpp) + LoRA 'finetuned'",
+        "rag": "TinyLlama-test (llamacpp) + LoRA 'reader'", "base": "TinyLlama-test (llamacpp)"}
+    assert all(c["tokens"] > 0 for c in cols.values()) and cols["rag"]["citations"], cols
+    gguf = llamacpp.base_gguf(cfg)
+    assert gguf.parent == models_home / "base-gguf" and gguf.name.startswith("TinyLlama-test-")
+    made = gguf.stat().st_mtime_ns
+    generate.Reporter(cfg)
+    assert llamacpp.base_gguf(cfg).stat().st_mtime_ns == made, "converted once"
+
+    # the converted base with the converted adapter computes what peft computes on the folder
+    adapter = trained / "adapters" / "finetuned"
+    model, tok = models.load_generator(cfg, dtype="float32")
+    ids = llm.prompt_ids(tok, prompts.closed_book(CASE))
+    with torch.inference_mode():
+        plain = model(torch.tensor([ids])).logits[0].numpy()
+        want = PeftModel.from_pretrained(model, str(adapter))(torch.tensor([ids])).logits[0].numpy()
+
+    def served(lora):
+        engine = Llama(model_path=str(gguf), n_ctx=512, logits_all=True, verbose=False, lora_path=lora)
+        engine.eval(ids)
+        return np.array(engine.scores[:len(ids)])
+    got, base_only = served(str(llamacpp.lora_gguf(cfg, adapter))), served(None)
+    gap = lambda a, b: float(np.abs(a - b).max())
+    assert gap(base_only, plain) < 0.01 and gap(got, want) < 0.01, "llama.cpp on the conversions computes what peft does"
+    assert gap(want, plain) > 0.1, "and the adapter makes a difference there to compare"
+    assert (got.argmax(-1) == want.argmax(-1)).mean() > 0.95
 
 
 @pytest.fixture
