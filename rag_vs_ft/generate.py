@@ -67,23 +67,14 @@ class Reporter:
         from . import llamacpp
         self.cfg, self.reader = cfg, reader
         self._lock = threading.Lock()  # one generation at a time: the model's adapters are shared state
-        if cfg.backend not in ("auto", "llamacpp", "transformers"):
-            raise UserError(f"RAG_VS_FT_BACKEND must be auto, llamacpp or transformers, not {cfg.backend!r}")
-        if cfg.backend == "llamacpp" and not llamacpp.available():
-            raise UserError("RAG_VS_FT_BACKEND=llamacpp needs the optional extra: `make llamacpp`")
         self._served: dict | None = None  # what the OpenAI-compatible server lists, once it answered
-        if cfg.openai_base_url:
-            if not cfg.openai_model:
-                raise UserError("OPENAI_BASE_URL is set but OPENAI_MODEL is not: name the base model that server "
-                                "serves (every column goes to it, the adapters by their names)")
-            self.backend, self.base, self.model, self.tok = "remote", None, None, None
+        self.serving = serving(cfg)
+        self.backend = self.serving["backend"]
+        if self.remote():
+            self.base, self.model, self.tok = None, None, None
             self.use(adapter)
             return
         self.base = models.base(cfg)
-        fast = llamacpp.available() and llamacpp.serves(self.base)
-        if cfg.backend == "llamacpp" and not fast:
-            llamacpp.base_gguf(cfg)  # says what is missing
-        self.backend = "llamacpp" if cfg.backend != "transformers" and fast else "transformers"
         if self.backend == "llamacpp":
             from transformers import AutoTokenizer
             self.model, self.tok = None, AutoTokenizer.from_pretrained(models.prepare_generator(cfg))
@@ -254,6 +245,27 @@ class Reporter:
         for _ in self.stream(case, mode, as_of, out, passages, adapter):
             pass
         return out
+
+
+def serving(cfg: Config) -> dict:
+    """Who writes the columns, as a run file records it (`produced_by`): the backend, and the base by name
+    and sha256 (on a server: the model it serves and where). A setting that cannot serve says why."""
+    from . import llamacpp
+    if cfg.backend not in ("auto", "llamacpp", "transformers"):
+        raise UserError(f"RAG_VS_FT_BACKEND must be auto, llamacpp or transformers, not {cfg.backend!r}")
+    if cfg.backend == "llamacpp" and not llamacpp.available():
+        raise UserError("RAG_VS_FT_BACKEND=llamacpp needs the optional extra: `make llamacpp`")
+    if cfg.openai_base_url:
+        if not cfg.openai_model:
+            raise UserError("OPENAI_BASE_URL is set but OPENAI_MODEL is not: name the base model that server "
+                            "serves (every column goes to it, the adapters by their names)")
+        return {"backend": "remote", "base": cfg.openai_model, "server": cfg.openai_base_url}
+    base = models.base(cfg)
+    fast = llamacpp.available() and llamacpp.serves(base)
+    if cfg.backend == "llamacpp" and not fast:
+        llamacpp.base_gguf(cfg)  # says what is missing
+    return {"backend": "llamacpp" if cfg.backend != "transformers" and fast else "transformers", "base": base.name,
+            "base_sha256": base.sha256}
 
 
 def _with_adapter(model, name: str | None, pieces: Iterator[str]) -> Iterator[str]:

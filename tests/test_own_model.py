@@ -120,6 +120,22 @@ def test_a_base_folder_says_what_it_lacks(tmp_path):
         models.base(config.load(base_model=tmp_path / "nowhere"))
 
 
+def test_eval_and_bench_run_files_name_the_base_and_the_backend(trained, tiny_base, models_home):
+    from rag_vs_ft import bench, evaluate, runs
+    cfg = config.load(data_dir=trained, models_home=models_home, base_model=tiny_base, backend="transformers",
+                      max_new_tokens=8)
+    want = {"backend": "transformers", "base": "TinyLlama-test", "base_sha256": models.base(cfg).sha256}
+    r = evaluate.run(cfg, ["finetuned", "base"], limit=1, which="dev")
+    assert {k: r["produced_by"][k] for k in want} == want and len(r["rows"]) == 2
+    assert evaluate.source(r) == f"This install's run ({r['produced_by']['date']}, TinyLlama-test on transformers)."
+    _, _, served = bench.generation(cfg, 4)
+    assert {k: bench.stamp(served)[k] for k in want} == want
+    assert generate.serving(config.load(openai_base_url="http://127.0.0.1:9/v1", openai_model="big")) == \
+        {"backend": "remote", "base": "big", "server": "http://127.0.0.1:9/v1"}
+    assert runs.served({"backend": "llamacpp"}) == "SmolLM2-135M-Instruct on llamacpp", \
+        "a run made before the base could change was on the shipped model"
+
+
 @CONVERTS
 def test_llamacpp_serves_a_folder_base_converted_once_with_each_adapter(trained, tiny_base, models_home, capsys,
                                                                          monkeypatch):
