@@ -140,8 +140,9 @@ class Reporter:
         url, base = self.cfg.openai_base_url, self.cfg.openai_model
         found = self._served.get(name) or self._served.get(f"{name}:latest")  # Ollama tags its models
         if found is None:
-            how = (f"serve it by that name, e.g. `vllm serve BASE --served-model-name {base} --enable-lora "
-                   f"--lora-modules {name}=adapters/{name}` (README, Serving)" if name != base else "check OPENAI_MODEL")
+            how = "check OPENAI_MODEL" if name == base else (
+                f"serve it by that name, e.g. `vllm serve BASE --served-model-name {base} --enable-lora "
+                f"--lora-modules {name}=adapters/{name}` (README, *Your own model*)")
             raise UserError(f"the server at {url} serves no model named {name!r} (it serves "
                             f"{', '.join(sorted(self._served)) or 'nothing'}): {how}")
         if name != base and found.get("parent") and found["parent"] != base:

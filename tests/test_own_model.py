@@ -22,7 +22,7 @@ TRAIN = ["--limit", "4", "--epochs", "1", "--batch", "2", "--eval-every", "1", "
          "--lr", "0.05", "--no-early-stopping", "--json"]  # two steps that move the adapter
 # CI installs llama.cpp and its converter (`make test`), so there a missing one fails instead of skipping.
 CONVERTS = pytest.mark.skipif(not (llamacpp.available() and llamacpp.CONVERTER.is_file()) and not os.environ.get("CI"),
-                              reason="llama-cpp-python or the converter llama.cpp ships is not installed (make llamacpp)")
+                              reason="llama-cpp-python or llama.cpp's converter is not installed (make llamacpp)")
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def test_llamacpp_serves_a_folder_base_converted_once_with_each_adapter(trained,
         return np.array(engine.scores[:len(ids)])
     got, base_only = served(str(llamacpp.lora_gguf(cfg, adapter))), served(None)
     gap = lambda a, b: float(np.abs(a - b).max())
-    assert gap(base_only, plain) < 0.01 and gap(got, want) < 0.01, "llama.cpp on the conversions computes what peft does"
+    assert gap(base_only, plain) < 0.01 and gap(got, want) < 0.01, "llama.cpp on the conversions computes peft's"
     assert gap(want, plain) > 0.1, "and the adapter makes a difference there to compare"
     assert (got.argmax(-1) == want.argmax(-1)).mean() > 0.95
 
