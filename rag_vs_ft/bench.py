@@ -103,12 +103,14 @@ def recompute(run: dict) -> dict:
     return walk(run)
 
 
-def stamp(backend: str | None = None) -> dict:
-    """The bench's `produced_by`: code identity and commit, the machine's cores, the backend, the date."""
+def stamp(serving: dict | None = None) -> dict:
+    """The bench's `produced_by`: code identity and commit, the machine's cores, the date, and who served
+    the reports (`generate.serving`: the backend and the base)."""
     import datetime as dt
     import os
     from . import runs
-    return {"date": dt.date.today().isoformat(), **runs.stamp(), "cores": os.cpu_count(), "backend": backend}
+    return {"date": dt.date.today().isoformat(), **runs.stamp(), "cores": os.cpu_count(), "backend": None,
+            **(serving or {})}
 
 
 def retrieval_ms(cfg: Config, repeats: int = 60) -> dict:
@@ -224,9 +226,9 @@ def _decode(pieces: Iterator[str]) -> float:
     return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
 
 
-def generation(cfg: Config, tokens: int) -> tuple[dict, float, str]:
+def generation(cfg: Config, tokens: int) -> tuple[dict, float, dict]:
     """Decode tok/s and time to first token per mode, seconds from loading the model to a first
-    report, and the serving backend."""
+    report, and who served them (the backend and the base)."""
     from . import generate
     t0 = time.perf_counter()
     reporter = generate.Reporter(replace(cfg, max_new_tokens=tokens))
@@ -240,7 +242,7 @@ def generation(cfg: Config, tokens: int) -> tuple[dict, float, str]:
         first = first or time.perf_counter() - t0
         out[mode] = {"tok_s": round(tok_s, 1), "ttft_s": round(r.first_token_s or 0, 3), "tokens": r.tokens,
                      "seconds": round(r.seconds, 2)}
-    return out, round(first, 2), reporter.backend
+    return out, round(first, 2), reporter.serving
 
 
 def llamacpp_tok_s(cfg: Config, tokens: int) -> float | None:
@@ -530,7 +532,8 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
         index.seed(bcfg)
         out["first_report_s"] = first_report_s(bcfg)
         progress("generation per mode…")
-        gen, out["model_load_to_report_s"], out["backend"] = generation(bcfg, tokens)
+        gen, out["model_load_to_report_s"], served = generation(bcfg, tokens)
+        out["backend"] = served["backend"]
         out["generation_tok_s"] = {m: g["tok_s"] for m, g in gen.items()}
         out["engine_ttft_s"] = {m: g["ttft_s"] for m, g in gen.items()}
         out["report_s"] = {m: g["seconds"] for m, g in gen.items()}
@@ -562,7 +565,7 @@ def run(cfg: Config, quick: bool = False, progress=print) -> dict:
         out.update(finetune_figures(bcfg))
         progress("a report while a training runs, and the training while reports are written…")
         out["under_load"] = under_load(bcfg, quick)
-    return out | {"produced_by": stamp(out["backend"])}
+    return out | {"produced_by": stamp(served)}
 
 
 def policies(cfg: Config, quick: bool = False, progress=print) -> dict:

@@ -113,8 +113,10 @@ def cmd_reindex(args, cfg) -> int:
 
 @command("prepare", "convert the models once and index the seed corpus if nothing is indexed")
 def cmd_prepare(args, cfg) -> int:
-    from . import embedder, index, models
+    from . import embedder, index, llamacpp, models
     path = models.prepare_generator(cfg)
+    if cfg.backend != "transformers" and llamacpp.available() and llamacpp.serves(models.base(cfg)):
+        llamacpp.base_gguf(cfg)  # a base given as a folder, converted for llama.cpp once
     embedder.export(cfg)
     r = index.seed(cfg, _bar(args, "file"))
     emit(args, {"generator": str(path), "seeded": r.as_dict() if r else None},
@@ -472,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help, fn) in COMMANDS.items():
         sp = sub.add_parser(name, help=help, description=help)
         sp.add_argument("--data-dir", help="data directory (default: $RAG_VS_FT_HOME or .data/)")
+        sp.add_argument("--base", help="the base model of every column: a model folder or a GGUF file "
+                        "(default: $RAG_VS_FT_BASE or the shipped SmolLM2-135M-Instruct)")
         sp.add_argument("--json", action="store_true", help="print machine-readable JSON")
         if hasattr(fn, "configure"):
             fn.configure(sp)
@@ -482,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cfg = config.load(data_dir=args.data_dir)
+        cfg = config.load(data_dir=args.data_dir, base_model=args.base)
         return args.run(args, cfg)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -40,7 +40,7 @@ class _Column:
         """The local RAG column's restated case (no model), taken once; "" for the others."""
         if self.head is None:
             self.head = ""
-            if self.mode == "rag" and not self.reporter.remote(self.mode):
+            if self.mode == "rag" and not self.reporter.remote():
                 t = time.perf_counter()
                 try:
                     self.head = next(self.pieces, "")
@@ -52,7 +52,7 @@ class _Column:
     def finish(self, key_facts: list[dict] | None) -> dict:
         r = self.report
         col = comparison.column(r, cases.facts_found(r.text, key_facts) if key_facts else None)
-        if self.mode == "rag" and not self.reporter.remote(self.mode):
+        if self.mode == "rag" and not self.reporter.remote():
             col["how"] = (f"Subjective and Objective restate the case; the model wrote the Assessment "
                           f"({r.tokens} tokens); the Plan copies the chosen passage word for word.")
         return col

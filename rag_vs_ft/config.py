@@ -32,13 +32,15 @@ class Config:
     max_upload_mb: float = 20.0              # larger uploads are refused with this limit in the message
     max_new_tokens: int = 240                # room for S, O, A and a copied, cited Plan; ~10 s on 2 cores
     threads: int = 0                         # torch threads; 0 = all cores
+    base_model: Path | None = None           # RAG_VS_FT_BASE: every column's base, a model folder or a GGUF file;
+                                             # None = the shipped SmolLM2-135M-Instruct
     backend: str = "auto"                    # auto (llama.cpp when installed), llamacpp, transformers
     seed: int = 1234                         # one seed for training and sampling
     chroma_host: str = ""                    # CHROMA_HOST: talk to a Chroma server instead of a local dir
     chroma_port: int = 8000                  # CHROMA_PORT
     collection: str = "research"             # Chroma collection name (3-512 characters)
-    openai_base_url: str = ""                # OPENAI_BASE_URL: an OpenAI-compatible server writes the RAG column
-    openai_model: str = ""                   # OPENAI_MODEL: the model that server should use
+    openai_base_url: str = ""                # OPENAI_BASE_URL: an OpenAI-compatible server writes every column
+    openai_model: str = ""                   # OPENAI_MODEL: the base as that server names it (adapters: by name)
     openai_api_key: str = ""                 # OPENAI_API_KEY, if the server wants one
     models_home: Path | None = None         # RAG_VS_FT_MODELS: prepared model copies; default DATA/models
     cores_home: Path | None = None          # RAG_VS_FT_CORES: where jobs agree on the cores; default DATA/cores
@@ -77,7 +79,8 @@ _ENV = {  # environment variable -> field
     "RAG_VS_FT_CHUNK_SIZE": "chunk_size", "RAG_VS_FT_CHUNK_OVERLAP": "chunk_overlap",
     "RAG_VS_FT_TOP_K": "top_k", "RAG_VS_FT_MAX_UPLOAD_MB": "max_upload_mb",
     "RAG_VS_FT_MAX_NEW_TOKENS": "max_new_tokens", "RAG_VS_FT_THREADS": "threads",
-    "RAG_VS_FT_SEED": "seed", "RAG_VS_FT_BACKEND": "backend", "CHROMA_HOST": "chroma_host", "CHROMA_PORT": "chroma_port",
+    "RAG_VS_FT_SEED": "seed", "RAG_VS_FT_BASE": "base_model", "RAG_VS_FT_BACKEND": "backend",
+    "CHROMA_HOST": "chroma_host", "CHROMA_PORT": "chroma_port",
     "OPENAI_BASE_URL": "openai_base_url", "OPENAI_MODEL": "openai_model", "OPENAI_API_KEY": "openai_api_key",
 }
 

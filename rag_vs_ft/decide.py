@@ -195,15 +195,17 @@ def _factor(key: str, factor: str, value, unit: str, source: str | None, how: st
 
 
 def _eval_source(result: dict) -> str:
+    from . import runs
     by = result.get("produced_by") or {}
     who = "the shipped reference evaluation" if result.get("shipped") else "this install's evaluation"
-    return f"{who} ({result.get('cases', '?')} cases, {by.get('date', '?')}, {by.get('backend', '?')} backend)"
+    return f"{who} ({result.get('cases', '?')} cases, {by.get('date', '?')}, {runs.served(by)})"
 
 
 def _bench_source(b: dict) -> str:
+    from . import runs
     by = b.get("produced_by") or {}
     who = "a shipped bench run" if b.get("shipped") else "this install's bench"
-    return f"{who} (`{by.get('command', 'python -m rag_vs_ft bench')}`, {by.get('date', '?')})"
+    return f"{who} (`{by.get('command', 'python -m rag_vs_ft bench')}`, {by.get('date', '?')}, {runs.served(by)})"
 
 
 def chunks_per_document(cfg) -> tuple[float | None, str]:

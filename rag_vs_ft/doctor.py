@@ -14,10 +14,10 @@ def doctor(cfg: Config) -> dict:
 
     gen = {"path": "", "loaded": False}
     try:
-        gen["path"] = str(models.gguf_path())
+        gen["path"] = str(models.base(cfg).source)
         t = time.perf_counter()
         model, tok = models.load_generator(cfg)
-        gen.update(loaded=True, copy=str(cfg.generator_dir), parameters=model.num_parameters(),
+        gen.update(loaded=True, copy=str(models.prepare_generator(cfg)), parameters=model.num_parameters(),
                    load_s=round(time.perf_counter() - t, 2))
     except Exception as e:  # doctor reports every failure instead of stopping at the first
         gen["error"] = f"{type(e).__name__}: {e}"

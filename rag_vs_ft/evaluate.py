@@ -254,7 +254,7 @@ def run(cfg, modes: list[str], limit: int = 0, as_of: str | None = None, adapter
                      training_reports, progress)
     return summarize(rows, modes) | {"rows": rows, "as_of": as_of, "case_set": which, "marked_read": bool(marked),
                                      "produced_by": provenance(cfg, which, adapter, start, store) |
-                                     {"backend": reporter.backend}}
+                                     reporter.serving}
 
 
 def _rows(cfg, reporter, heldout, modes, adapter, as_of, store, weights, corpus_state, settings, training_reports,
@@ -474,9 +474,10 @@ def load(cfg, name: str = "last") -> dict | None:
 
 def source(result: dict) -> str:
     """One line saying where a result came from, for the pages."""
+    from . import runs
     by = result.get("produced_by") or {}
     what = f"`{by['command']}`, " if by.get("command") else ""
-    run = f"{what}{by.get('date', '?')}, {by.get('backend', '?')} backend"
+    run = f"{what}{by.get('date', '?')}, {runs.served(by)}"
     return (f"Shipped reference run ({run}); running it here replaces it with this install's own." if
             result.get("shipped") else f"This install's run ({run}).")
 
@@ -550,7 +551,7 @@ def injection(cfg, adapter: str = "finetuned", progress=None, limit: int = 0, ep
             for arm in after for i, c in enumerate(affected)]
     return {"cases": len(affected), "case_ids": [c["id"] for c in affected], "documents": [f.stem for f in incoming],
             "arms": arms(rows), "rows": rows, "case_set": which,
-            "produced_by": provenance(cfg, which, adapter, start) | {"backend": reporter.backend}}
+            "produced_by": provenance(cfg, which, adapter, start) | reporter.serving}
 
 
 def arms(rows: list[dict]) -> dict:

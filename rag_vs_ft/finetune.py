@@ -2,11 +2,13 @@
 
     python -m rag_vs_ft finetune                         # train on the shipped cases
     python -m rag_vs_ft finetune --epochs 12 --no-early-stopping --name overfit
+    python -m rag_vs_ft finetune --base ~/models/MyModel-Instruct --name mine  # another base (RAG_VS_FT_BASE)
     accelerate launch -m rag_vs_ft finetune --name multi  # several GPUs; CUDA is used when present
 
 Loss counts report tokens only. Train and validation loss are logged every few steps to
 progress.json (the app polls it); a file named CANCEL in the run folder stops training. The adapter
-is saved with a manifest: base model hash, data hash and cutoff, settings, the whole loss history.
+is saved with a manifest: base model and its hash, data hash and cutoff, settings, the whole loss
+history. An adapter runs only on the base it was trained on (`check_base`).
 """
 from __future__ import annotations
 
@@ -85,6 +87,19 @@ def adapter_dir(cfg: Config, name: str) -> Path:
 def read_manifest(path: Path) -> dict:
     m = path / "manifest.json"
     return json.loads(m.read_text()) if m.is_file() else {}
+
+
+def check_base(name: str, manifest: dict, base: models.Base) -> None:
+    """Refuse an adapter on a base it was not trained on: its LoRA deltas mean nothing on other weights."""
+    trained_on = manifest.get("base_model_sha256")
+    if trained_on == base.sha256:
+        return
+    was = (f"{manifest.get('base_model_path') or manifest.get('base_model')} (sha256 {trained_on[:12]})"
+           if trained_on else "a base its manifest does not record")
+    reader = " --reader" if manifest.get("kind") == "reader" else ""
+    raise UserError(f"adapter {name!r} was trained on {was}, not on the base in use, {base.name} (sha256 "
+                    f"{base.sha256[:12]}): train it on this base (`python -m rag_vs_ft finetune --base {base.source} "
+                    f"--name {name}{reader}`) or set RAG_VS_FT_BASE to the base it was trained on")
 
 
 def list_adapters(cfg: Config) -> list[dict]:
@@ -202,6 +217,7 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
     from transformers import Trainer, TrainingArguments, set_seed
 
     set_seed(ts.seed)
+    base = models.base(cfg)
     out.mkdir(parents=True, exist_ok=True)
     (out / "CANCEL").unlink(missing_ok=True)
     model, tok = models.load_generator(cfg, dtype="float32")
@@ -245,7 +261,7 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
         state["status"] = "finished"
     manifest = {
         "created": dt.datetime.now().isoformat(timespec="seconds"), "kind": kind,
-        "base_model_sha256": models.base_model_hash(cfg), "base_model": models.GGUF_FILE,
+        "base_model_sha256": base.sha256, "base_model": base.source.name, "base_model_path": str(base.source),
         "data_file": data_file.name, "data_sha256": cases.data_hash(data_file), "data_cutoff": cutoff,
         "train_examples": len(train_rows), "val_examples": len(val_rows), "settings": asdict(ts),
         "steps": state["step"], "epochs": state["epoch"], "status": state["status"],
@@ -321,7 +337,8 @@ def start(cfg: Config, name: str, ts: TrainSettings, reader: bool = False) -> Pa
     cmd = [sys.executable, "-m", "rag_vs_ft", "finetune", "--name", name, "--data-dir", str(cfg.data_dir),
            *flags, *(["--reader"] if reader else [])]
     env = {**os.environ, "RAG_VS_FT_MODELS": str(cfg.models_dir), "RAG_VS_FT_CORES": str(cfg.cores_dir),
-           "RAG_VS_FT_THREADS": str(cfg.threads or "")}  # the same models and the same share of the cores
+           "RAG_VS_FT_THREADS": str(cfg.threads or ""),  # the same models and the same share of the cores
+           "RAG_VS_FT_BASE": str(cfg.base_model or "")}  # and the same base
     with open(out / "train.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
                                 env=env)

@@ -1,13 +1,18 @@
-"""Reports for one case in each mode. One base model (SmolLM2-135M-Instruct) and greedy decoding in
-every mode; what differs is the method:
+"""Reports for one case in each mode. One base model (SmolLM2-135M-Instruct, or RAG_VS_FT_BASE) and
+greedy decoding in every mode; what differs is the method:
 
     finetuned  closed book: the LoRA adapter trained on the (stale) case -> report set writes it all
     rag        open book: Subjective and Objective restate the case, the reader adapter writes the
                Assessment from the case, and the Plan copies the recommendation of the retrieved passage
-               that fits the patient, cited [n] (`retrieve.choose`); with OPENAI_BASE_URL a remote model
+               that fits the patient, cited [n] (`retrieve.choose`); on a server (below) the base model
                writes the whole report from the top-k passages in its prompt instead
     base       neither: the untuned model, closed book
     hybrid     the fine-tuned adapter with the top-k passages in its prompt
+
+With OPENAI_BASE_URL every column goes to that OpenAI-compatible server and nothing is loaded here:
+the base by OPENAI_MODEL, an adapter by its name (vLLM's `--lora-modules NAME=PATH`, an Ollama model
+made with `ADAPTER`), which the server must list as its own (`served`); never a local column beside a
+remote one.
 """
 from __future__ import annotations
 
@@ -52,25 +57,30 @@ class Report:
 
 
 class Reporter:
-    """The base model with its adapters: the closed-book one, the reader, or none (base).
+    """The base model with its adapters: the closed-book one, the reader, or none (base). Every adapter
+    must have been trained on this base (`finetune.check_base`).
 
-    Served by llama.cpp when the optional extra is installed (several times faster on a CPU), else by
-    transformers + peft; `cfg.backend` forces one."""
+    Served by llama.cpp when the optional extra is installed (several times faster on a CPU; a folder
+    base is converted to GGUF once), else by transformers + peft; `cfg.backend` forces one."""
 
     def __init__(self, cfg: Config, adapter: str = finetune.DEFAULT, reader: str = finetune.READER):
         from . import llamacpp
         self.cfg, self.reader = cfg, reader
         self._lock = threading.Lock()  # one generation at a time: the model's adapters are shared state
-        if cfg.backend not in ("auto", "llamacpp", "transformers"):
-            raise UserError(f"RAG_VS_FT_BACKEND must be auto, llamacpp or transformers, not {cfg.backend!r}")
-        if cfg.backend == "llamacpp" and not llamacpp.available():
-            raise UserError("RAG_VS_FT_BACKEND=llamacpp needs the optional extra: `make llamacpp`")
-        self.backend = "llamacpp" if cfg.backend != "transformers" and llamacpp.available() else "transformers"
+        self._served: dict | None = None  # what the OpenAI-compatible server lists, once it answered
+        self.serving = serving(cfg)
+        self.backend = self.serving["backend"]
+        if self.remote():
+            self.base, self.model, self.tok = None, None, None
+            self.use(adapter)
+            return
+        self.base = models.base(cfg)
         if self.backend == "llamacpp":
             from transformers import AutoTokenizer
             self.model, self.tok = None, AutoTokenizer.from_pretrained(models.prepare_generator(cfg))
-            self.engine = llamacpp.Engine(cfg, self.tok)
             self._path(reader)
+            llamacpp.base_gguf(cfg)  # a folder base is converted now, not in a visitor's first report
+            self.engine = llamacpp.Engine(cfg, self.tok)
         else:
             from peft import PeftModel
             model, self.tok = models.load_generator(cfg)
@@ -82,10 +92,14 @@ class Reporter:
         path = finetune.adapter_dir(self.cfg, adapter)
         if not (path / "adapter_config.json").is_file():
             raise UserError(f"no adapter named {adapter!r} (train one with `finetune`)")
+        finetune.check_base(adapter, finetune.read_manifest(path), self.base)
         return path
 
     def _load(self, adapter: str) -> dict:
-        """Load `adapter` next to the others if needed; its manifest."""
+        """Load `adapter` next to the others if needed; its manifest (a served adapter's, where this
+        install has it: its cutoff)."""
+        if self.remote():
+            return finetune.read_manifest(finetune.adapter_dir(self.cfg, adapter))
         path = self._path(adapter)
         if self.model is not None and adapter not in self.model.peft_config:
             with self._lock:
@@ -102,19 +116,39 @@ class Reporter:
 
     def adapter_for(self, mode: str, adapter: str | None = None) -> str | None:
         """finetuned and hybrid: the closed-book adapter (this request's, else the default); rag: the
-        reader; base: none."""
+        reader (on a server: the base alone, reading the passages); base: none."""
         closed = adapter or self.adapter
-        return {"finetuned": closed, "hybrid": closed, "rag": self.reader}.get(mode)
+        return {"finetuned": closed, "hybrid": closed, "rag": None if self.remote() else self.reader}.get(mode)
 
-    def remote(self, mode: str) -> bool:
-        """An OpenAI-compatible endpoint, when configured, writes the RAG column."""
-        return mode == "rag" and bool(self.cfg.openai_base_url and self.cfg.openai_model)
+    def remote(self, mode: str | None = None) -> bool:
+        """Whether an OpenAI-compatible server writes the columns (all of them, when configured)."""
+        return self.backend == "remote"
 
     def model_name(self, mode: str, adapter: str | None = None) -> str:
-        if self.remote(mode):
-            return f"{self.cfg.openai_model} at {self.cfg.openai_base_url}"
+        """Which model and adapter write a column, and where."""
         name = self.adapter_for(mode, adapter)
-        return f"SmolLM2-135M-Instruct ({self.backend})" + (f" + LoRA '{name}'" if name else "")
+        lora = f" + LoRA '{name}'" if name else ""
+        if self.remote():
+            return f"{self.cfg.openai_model}{lora} at {self.cfg.openai_base_url}"
+        return f"{self.base.name} ({self.backend}){lora}"
+
+    def served(self, name: str) -> str:
+        """The model a server request names (the base, or an adapter by its name), checked against what
+        the server lists: an adapter it does not serve, or serves on another base, is refused."""
+        if self._served is None:
+            self._served = {m["id"]: m for m in llm.served_models(self.cfg.openai_base_url, self.cfg.openai_api_key)}
+        url, base = self.cfg.openai_base_url, self.cfg.openai_model
+        found = self._served.get(name) or self._served.get(f"{name}:latest")  # Ollama tags its models
+        if found is None:
+            how = "check OPENAI_MODEL" if name == base else (
+                f"serve it by that name, e.g. `vllm serve BASE --served-model-name {base} --enable-lora "
+                f"--lora-modules {name}=adapters/{name}` (README, *Your own model*)")
+            raise UserError(f"the server at {url} serves no model named {name!r} (it serves "
+                            f"{', '.join(sorted(self._served)) or 'nothing'}): {how}")
+        if name != base and found.get("parent") and found["parent"] != base:
+            raise UserError(f"the server at {url} serves adapter {name!r} on {found['parent']}, not on "
+                            f"OPENAI_MODEL {base}: the columns would compare two different bases")
+        return name
 
     def passages(self, case: str, as_of: str | None) -> list[dict]:
         """The top documents for the case, each shown by its recommendation (`retrieve.passages`)."""
@@ -145,7 +179,7 @@ class Reporter:
             out.cutoff = self._load(self.adapter_for(mode, adapter)).get("data_cutoff")
         gen = llm.Generation()
         text = ""
-        if mode == "rag" and not self.remote(mode):
+        if mode == "rag" and not self.remote():
             pieces = self._grounded(case, out.passages, gen)
         else:
             pieces = self._engine(self.adapter_for(mode, adapter), mode, messages, self.cfg.max_new_tokens, gen)
@@ -165,9 +199,9 @@ class Reporter:
         """The model itself with adapter `name` (None: none), through whichever backend serves.
         Local generation holds the lock from the first token to the last, so no other request can
         switch the adapter or reset the llama.cpp context in between."""
-        if self.remote(mode):
-            yield from llm.stream_remote(self.cfg.openai_base_url, self.cfg.openai_model, messages,
-                                         max_new_tokens, gen, self.cfg.openai_api_key)
+        if self.remote():
+            yield from llm.stream_remote(self.cfg.openai_base_url, self.served(name or self.cfg.openai_model),
+                                         messages, max_new_tokens, gen, self.cfg.openai_api_key)
             return
         path = self._path(name) if name else None
         if name and self.model is not None:  # peft loads an adapter once; llama.cpp opens it by path
@@ -212,6 +246,27 @@ class Reporter:
         for _ in self.stream(case, mode, as_of, out, passages, adapter):
             pass
         return out
+
+
+def serving(cfg: Config) -> dict:
+    """Who writes the columns, as a run file records it (`produced_by`): the backend, and the base by name
+    and sha256 (on a server: the model it serves and where). A setting that cannot serve says why."""
+    from . import llamacpp
+    if cfg.backend not in ("auto", "llamacpp", "transformers"):
+        raise UserError(f"RAG_VS_FT_BACKEND must be auto, llamacpp or transformers, not {cfg.backend!r}")
+    if cfg.backend == "llamacpp" and not llamacpp.available():
+        raise UserError("RAG_VS_FT_BACKEND=llamacpp needs the optional extra: `make llamacpp`")
+    if cfg.openai_base_url:
+        if not cfg.openai_model:
+            raise UserError("OPENAI_BASE_URL is set but OPENAI_MODEL is not: name the base model that server "
+                            "serves (every column goes to it, the adapters by their names)")
+        return {"backend": "remote", "base": cfg.openai_model, "server": cfg.openai_base_url}
+    base = models.base(cfg)
+    fast = llamacpp.available() and llamacpp.serves(base)
+    if cfg.backend == "llamacpp" and not fast:
+        llamacpp.base_gguf(cfg)  # says what is missing
+    return {"backend": "llamacpp" if cfg.backend != "transformers" and fast else "transformers", "base": base.name,
+            "base_sha256": base.sha256}
 
 
 def _with_adapter(model, name: str | None, pieces: Iterator[str]) -> Iterator[str]:

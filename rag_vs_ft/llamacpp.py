@@ -6,16 +6,26 @@ served model is the same one: each adapter is converted once to a GGUF LoRA file
 applies it on top of the quantized base. Prompts are tokenized by the same chat template; decoding is
 greedy with the same repetition penalty (which llama.cpp applies to the last 64 tokens only).
 Training stays on transformers + peft.
+
+A base of one's own (RAG_VS_FT_BASE) that comes as a model folder is converted once to GGUF by the
+converter llama.cpp ships (`convert_hf_to_gguf.py`, its `conversion/` package and its own `gguf-py`),
+taken from the llama-cpp-python source package on PyPI that `make llamacpp` compiles: that target
+unpacks those files into the virtual environment (`CONVERTER`). Its weights keep their precision
+(bf16 stays bf16; float32 becomes f16).
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
 
 from . import cores, models
 from .config import Config
+from .errors import UserError
 from .llm import REPETITION_PENALTY, Generation, prompt_ids
+
+CONVERTER = Path(sys.prefix) / "share" / "llama.cpp" / "convert_hf_to_gguf.py"  # unpacked by `make llamacpp`
 
 # peft module name -> llama.cpp tensor name (Llama architecture)
 _NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
@@ -26,6 +36,34 @@ _NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn
 def available() -> bool:
     from importlib.util import find_spec
     return find_spec("llama_cpp") is not None
+
+
+def serves(base: models.Base) -> bool:
+    """llama.cpp serves a base that comes as a GGUF file (the shipped one, or RAG_VS_FT_BASE's), or a
+    folder once the converter is there to make one."""
+    return base.source.is_file() or CONVERTER.is_file()
+
+
+def base_gguf(cfg: Config) -> Path:
+    """The GGUF llama.cpp serves: the base itself, or its folder converted once (kept by its sha256)."""
+    import subprocess
+    base = models.base(cfg)
+    if base.source.is_file():
+        return base.source
+    out = cfg.models_dir / "base-gguf" / f"{base.name}-{base.sha256[:16]}.gguf"
+    if out.is_file():
+        return out
+    if not CONVERTER.is_file():
+        raise UserError(f"serving {base.source} with llama.cpp needs it as GGUF, and the converter llama.cpp ships "
+                        f"is not at {CONVERTER}: `make llamacpp` unpacks it (or use RAG_VS_FT_BACKEND=transformers)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part")
+    run = subprocess.run([sys.executable, str(CONVERTER), str(base.source), "--outfile", str(tmp), "--outtype", "auto"],
+                         capture_output=True, text=True)
+    if run.returncode or not tmp.is_file():
+        raise UserError(f"llama.cpp's converter could not convert {base.source}: {run.stderr.strip()[-600:]}")
+    tmp.replace(out)  # a half-written file is never taken for a finished one
+    return out
 
 
 def _permute(w, n_head: int):
@@ -45,6 +83,9 @@ def lora_gguf(cfg: Config, adapter_dir: Path) -> Path:
     from safetensors.numpy import load_file
     lora = json.loads((adapter_dir / "adapter_config.json").read_text())
     base = json.loads((models.prepare_generator(cfg) / "config.json").read_text())
+    if base.get("model_type") != "llama":
+        raise UserError(f"llama.cpp serves adapters of Llama-architecture bases here, not {base.get('model_type')!r}: "
+                        "use RAG_VS_FT_BACKEND=transformers")
     heads = {"attn_q": base["num_attention_heads"], "attn_k": base.get("num_key_value_heads")
              or base["num_attention_heads"]}
     tensors = {}
@@ -79,14 +120,14 @@ class Engine:
         self.cfg, self.tok, self.n_ctx = cfg, tok, n_ctx
         self._models: dict[str, object] = {}
         self._threads: dict[int, int] = {}
-        self._end = tok.convert_tokens_to_ids("<|im_end|>")  # closes the system turn
+        self._end = tok.convert_tokens_to_ids("<|im_end|>")  # closes the system turn (ChatML)
 
     def _model(self, adapter_dir: Path | None):
         key = str(adapter_dir) if adapter_dir else ""
         if key not in self._models:
             from llama_cpp import Llama
             threads = cores.total(self.cfg)
-            self._models[key] = Llama(model_path=str(models.gguf_path()), n_ctx=self.n_ctx, n_threads=threads,
+            self._models[key] = Llama(model_path=str(base_gguf(self.cfg)), n_ctx=self.n_ctx, n_threads=threads,
                                       n_threads_batch=threads, seed=self.cfg.seed, verbose=False,
                                       lora_path=str(lora_gguf(self.cfg, adapter_dir)) if adapter_dir else None)
         return self._models[key]

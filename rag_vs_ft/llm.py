@@ -110,20 +110,14 @@ def stream_remote(base_url: str, model: str, messages: list[dict], max_new_token
                   out: Generation | None = None, api_key: str = "") -> Iterator[str]:
     """The same prompt through an OpenAI-compatible server (vLLM, Ollama, ...), streamed, greedy."""
     import json
-    import urllib.error
     import urllib.request
-    from .errors import UserError
     out = out if out is not None else Generation()
     out.started = time.perf_counter()
     body = json.dumps({"model": model, "messages": messages, "max_tokens": max_new_tokens,
                        "temperature": 0, "stream": True}).encode()
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
     request = urllib.request.Request(base_url.rstrip("/") + "/chat/completions", body, headers)
-    try:
-        response = urllib.request.urlopen(request, timeout=REMOTE_TIMEOUT_S)
-    except (urllib.error.URLError, OSError) as e:
-        raise UserError(f"cannot reach OPENAI_BASE_URL {base_url}: {e}") from e
-    with response:
+    with _open(request, base_url) as response:
         for raw in _lines(response, base_url):
             line = raw.decode("utf-8", "replace").strip()
             if not line.startswith("data:") or line == "data: [DONE]":
@@ -135,6 +129,30 @@ def stream_remote(base_url: str, model: str, messages: list[dict], max_new_token
                 out.text += piece
                 yield piece
     out.seconds = time.perf_counter() - out.started
+
+
+def served_models(base_url: str, api_key: str = "") -> list[dict]:
+    """What an OpenAI-compatible server lists at /models: each model's `id` (vLLM adds an adapter's
+    `parent`, the base it runs on)."""
+    import json
+    import urllib.request
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with _open(urllib.request.Request(base_url.rstrip("/") + "/models", headers=headers), base_url) as response:
+        return json.loads(response.read()).get("data") or []
+
+
+def _open(request, base_url: str):
+    """The server's response; one it cannot give becomes a clear error (with the server's own words)."""
+    import urllib.error
+    import urllib.request
+    from .errors import UserError
+    try:
+        return urllib.request.urlopen(request, timeout=REMOTE_TIMEOUT_S)
+    except urllib.error.HTTPError as e:
+        said = e.read()[:300].decode("utf-8", "replace")
+        raise UserError(f"OPENAI_BASE_URL {base_url} answered {e.code} to {request.full_url}: {said}") from e
+    except (urllib.error.URLError, OSError) as e:
+        raise UserError(f"cannot reach OPENAI_BASE_URL {base_url}: {e}") from e
 
 
 def _lines(response, base_url: str) -> Iterator[bytes]:

@@ -208,6 +208,13 @@ def _ci(x) -> str:
     return "–" if x is None or x.get("mean") is None else f"{x['mean']:.2f} ({x['ci95'][0]:.2f}–{x['ci95'][1]:.2f})"
 
 
+def served(by: dict) -> str:
+    """The base and backend a run names ("SmolLM2-135M-Instruct on llamacpp"); runs made before the
+    base could change (RAG_VS_FT_BASE) name only the backend, and were on the shipped model."""
+    from .models import SHIPPED_NAME
+    return f"{by.get('base') or SHIPPED_NAME} on {by.get('backend') or '?'}"
+
+
 def _when(run: dict) -> str:
     by = run.get("produced_by") or {}
     return f"{by.get('date', '?')}, {by.get('commit') or '?'}"
@@ -221,7 +228,7 @@ EVAL_COLUMNS = (("key facts added", "key_fact_recall"), ("uploads used", "upload
 def table_reference(runs: dict) -> str:
     run = runs["reference/last"]
     cols = [c for c in EVAL_COLUMNS if any(v.get(c[1], {}).get("mean") is not None for v in run["modes"].values())]
-    lines = [f"{run['cases']} `{run['case_set']}` cases, {run['produced_by'].get('backend')} backend, run {_when(run)}; "
+    lines = [f"{run['cases']} `{run['case_set']}` cases, {served(run['produced_by'])}, run {_when(run)}; "
              "mean (95% bootstrap interval).", "",
              "| mode | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     lines += [f"| {mode} | " + " | ".join(_ci(v.get(k)) if k == "key_fact_recall" else _m(v.get(k)) for _, k in cols)
@@ -267,7 +274,8 @@ def table_injection(runs: dict) -> str:
 def table_bench(runs: dict) -> str:
     from . import bench
     run = runs.get("runs/bench")
-    return bench.table(run) + f"\n\nRun {_when(run)}, {run['produced_by'].get('cores')} cores." if run else \
+    return bench.table(run) + f"\n\nRun {_when(run)}, {run['produced_by'].get('cores')} cores, " \
+        f"{served(run['produced_by'])}." if run else \
         "Not measured yet: `python -m rag_vs_ft bench --json`."
 
 

@@ -24,7 +24,7 @@ class Reporter:
     def adapter_for(self, mode: str, adapter: str | None = None) -> str | None:
         return {"finetuned": adapter or self.adapter, "hybrid": adapter or self.adapter, "rag": self.reader}.get(mode)
 
-    def remote(self, mode: str) -> bool:
+    def remote(self, mode: str | None = None) -> bool:
         return False
 
     def passages(self, case: str, as_of: str | None) -> list[dict]:

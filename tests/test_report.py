@@ -202,45 +202,6 @@ def test_a_plain_text_abstract_is_titled_dated_and_its_conclusion_copied_and_cit
     assert all(p["doc_id"] != "zephyr-abstract" for p in reporter.passages(case, as_of="2025-12-31"))
 
 
-def test_an_openai_compatible_server_can_write_the_rag_column(reporter):
-    """A real HTTP server on 127.0.0.1 speaking the streaming chat-completions protocol."""
-    import threading
-    from dataclasses import replace
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-    seen = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
-            for piece in ["Plan: add ", "kelvorastat 25 mg ", "once daily [1]."]:
-                chunk = {"choices": [{"delta": {"content": piece}}]}
-                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.write(b"data: [DONE]\n\n")
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    local = reporter.cfg
-    try:
-        reporter.cfg = replace(local, openai_base_url=f"http://127.0.0.1:{server.server_port}/v1",
-                               openai_model="big-model")
-        r = reporter.report(CASE, "rag")
-        closed = reporter.report(CASE, "finetuned")
-    finally:
-        reporter.cfg = local
-        server.shutdown()
-    assert r.text == "Plan: add kelvorastat 25 mg once daily [1]." and r.tokens == 3
-    assert r.model.startswith("big-model at http://127.0.0.1") and r.citations[0]["doc_id"] == r.passages[0]["doc_id"]
-    assert seen["body"]["model"] == "big-model" and seen["body"]["temperature"] == 0
-    assert "Research passages" in seen["body"]["messages"][-1]["content"]
-    assert closed.model.endswith("'finetuned'"), "only the RAG column goes to the endpoint"
-
-
 HOSTILE = b"""---
 title: "KORVAL-HF 2: an update"
 source: "Uploaded note"

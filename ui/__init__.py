@@ -30,7 +30,7 @@ def reporter(data_dir: str) -> generate.Reporter:
 def _prepare(cfg: config.Config) -> None:
     """First start: convert the shipped model and index the seed corpus, with visible progress.
     Plain file checks decide, so later runs draw nothing (a cached function would replay its spinner)."""
-    if (cfg.generator_dir / "model.safetensors").is_file() and embedder.ready(cfg) and index.seeded(cfg):
+    if models.prepared(cfg) and embedder.ready(cfg) and index.seeded(cfg):
         return
     with st.status("Preparing (first start only)…", expanded=True) as status:
         st.write("Converting the packaged models to fast local copies…")
