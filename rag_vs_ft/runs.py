@@ -314,7 +314,8 @@ def _paired_low(run):
     return (p.get("ci95") or [None])[0]
 
 
-HELD_TOPIC, HELD_TEN = ("runs/heldout4", "runs/heldout6"), ("runs/heldout5", "runs/heldout7")
+HELD_TOPIC = ("runs/heldout4", "runs/heldout6", "runs/heldout8")
+HELD_TEN = ("runs/heldout5", "runs/heldout7", "runs/heldout9")
 TARGETS = [  # (target, runs it is read from, the figure, "≥" or "≤", threshold): issues #22's and #26's, as written
     ("the Plan names the upload's treatment and cites the upload, topic-diverse held-out", HELD_TOPIC,
      _mode("upload_used"), "≥", 0.90),
