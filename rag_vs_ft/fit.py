@@ -136,7 +136,8 @@ _FLOOR = re.compile(r"\b(?:aged|age)\s+(\d{1,2})\s*(?:years?|yrs?)?\s*(?:(?:of a
                     r"(?!\s*(?:-|–|to)\s*\d)|"
                     r"\b(?:older than|over|above|at least)\s+(\d{1,2})\s*years\b",
                     re.I)
-_CEILING = re.compile(r"\b(?:under|younger than|below the age of|less than)\s+(\d{1,2})(?:\s*years?)?\b|"
+_NOT_YEARS = r"(?!\s*(?:kg|kilograms?|g|mg|mcg|µg|ml|mL|L|cm|mm|%|lb|pounds?|weeks?|days?|hours?|months?)\b)"  # "under 20 kg"
+_CEILING = re.compile(rf"\b(?:under|younger than|below the age of|less than)\s+(\d{{1,2}})(?:\s*years?)?\b{_NOT_YEARS}|"
                       r"\b(\d{1,2})\s*(?:years?)?\s*(?:or|and)\s*(?:younger|under)\b", re.I)
 _GROUPS = {"adult": (18, 200), "child": (0, 17.99), "adolescent": (12, 17.99), "infant": (0, 1.99),
            "newborn": (0, 0.1), "older adult": (65, 200)}
@@ -209,7 +210,8 @@ _TRIED = re.compile(r"\b(?:despite|after (?:failure of|failing|failed)|who (?:ha
                     r"(?:who )?(?:have|has) been (?:taking|treated with|on)|(?:who )?(?:are|is) (?:taking|on)|"
                     r"inadequate (?:response|control) (?:to|with|on)|(?:inadequately "
                     r"controlled|uncontrolled|still [\w ]+?) (?:on|with|despite)|already (?:on|taking|"
-                    r"receiving)|refractory to|intoleran\w+ (?:of|to)|could not tolerate|(?:who have|who are|while) "
+                    r"receiving)|refractory to|(?:that |which )?(?:persists?|persisting|continues?|continuing) (?:after|despite)|"
+                    r"intoleran\w+ (?:of|to)|could not tolerate|(?:who have|who are|while) "
                     r"(?:been )?(?:taking|on) (?:a |an )?stable)\b[\s,]+(?:or who could not tolerate,?\s*)?"
                     r"(?P<what>[^;.]{3,80})", re.I)  # read past brackets: "transmucosal (sublingual) buprenorphine"
 _FILLER = re.compile(r"\b(?:at least|one|two|three|four|\d+|or more|adequate|adequately|dosed|doses?|trials?|"

