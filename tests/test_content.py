@@ -135,7 +135,8 @@ def _texts(folder) -> dict[str, str]:
 SHIPPED_TEXT = {p.stem: p.read_text() for p in RESEARCH + INCOMING}
 
 
-@pytest.mark.parametrize("name", ["dev3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9"])
+@pytest.mark.parametrize("name", ["dev3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9",
+                                  "heldout10", "heldout11"])
 def test_topic_sets_are_traceable_and_score_only_what_a_report_adds(name):
     """Every upload reads; every id a case names exists; each key fact is stated by a supporting
     document and by none of its own case's words (a report earns nothing for repeating the case)."""
@@ -154,7 +155,7 @@ def test_topic_sets_are_traceable_and_score_only_what_a_report_adds(name):
 
 def test_topic_sets_go_beyond_the_ten_conditions():
     for name, cases_at_least, topics_at_least in (("dev3", 40, 25), ("heldout4", 30, 20), ("heldout6", 30, 20),
-                                                  ("heldout8", 30, 20)):
+                                                  ("heldout8", 30, 20), ("heldout10", 30, 20)):
         sets = cases.load(CFG, name)
         assert len(sets) >= cases_at_least and len({c["condition"] for c in sets}) >= topics_at_least
         assert all(c["uploads"] for c in sets), "each case needs research a user uploads"
