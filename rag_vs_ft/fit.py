@@ -75,15 +75,19 @@ def population(recommendation: str) -> str:
 # ---------------------------------------------------------------- the patient: age, sex, pregnancy
 
 _AGE = re.compile(r"\b(\d{1,3})[- ](year|month|week|day)s?[- ]old\b|\baged (\d{1,3})\b|\bage (\d{1,3})\b", re.I)
+# A letter's "Mr Farhan Qureshi, 41, taxi driver": a title, a capitalised name, then the age between commas
+_NAMED_AGE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Master)\.? (?:[A-Z][\w'-]+ )*[A-Z][\w'-]+, (\d{1,3})\b(?!\s*(?:%|[a-zA-Zµ/]))")
 
 
 @lru_cache(maxsize=4096)
 def age(case: str) -> float | None:
     """The patient's age in years (the first one the case states: "a 4-year-old boy ... his 15-month-old
-    sister" is 4), or None."""
-    m = _AGE.search(case)
+    sister" is 4; "Mr Farhan Qureshi, 41, taxi driver ... two children aged 6 and 9" is 41), or None."""
+    m = min((m for rx in (_AGE, _NAMED_AGE) if (m := rx.search(case))), key=lambda m: m.start(), default=None)
     if not m:
         return None
+    if m.re is _NAMED_AGE:
+        return float(m.group(1))
     if m.group(1):
         n, unit = int(m.group(1)), m.group(2).lower()
         return n / {"year": 1, "month": 12, "week": 52, "day": 365}[unit]

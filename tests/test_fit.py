@@ -240,3 +240,10 @@ def test_a_weight_is_not_an_age_and_a_population_that_persists_after_a_treatment
     who = "In adults with status epilepticus that persists after two adequate benzodiazepine doses"
     assert fit.treatments(who, "Seizing for 6 minutes; nothing given yet. Medications: apixaban 5 mg.")
     assert fit.treatments(who, "Paramedics gave buccal midazolam 10 mg, then lorazepam 4 mg IV; still seizing.") is None
+
+
+def test_a_letter_states_the_age_after_the_name():
+    """heldout8 (read): "Mr Farhan Qureshi, 41, taxi driver ... two children aged 6 and 9" is 41, not 6."""
+    assert fit.age("Dear colleague, please see Mr Farhan Qureshi, 41, taxi driver. He lives with his two "
+                   "children aged 6 and 9.") == 41
+    assert fit.age("Letter from Dr Okafor, 2 weeks after discharge. A 67-year-old man with COPD.") == 67
