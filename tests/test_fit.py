@@ -247,3 +247,14 @@ def test_a_letter_states_the_age_after_the_name():
     assert fit.age("Dear colleague, please see Mr Farhan Qureshi, 41, taxi driver. He lives with his two "
                    "children aged 6 and 9.") == 41
     assert fit.age("Letter from Dr Okafor, 2 weeks after discharge. A 67-year-old man with COPD.") == 67
+    assert fit.age("Asthma clinic. Tyler Bramwell, 14, asthma since age 8.") == 14  # an onset age is not his age
+    assert fit.age("Out-of-hours GP, 21:30. A boy of 2 years 10 months with croup.") is None
+
+
+def test_a_condition_named_before_the_people_is_part_of_the_population():
+    """heldout9 (read): "Start COPD patients in GOLD group B or E on ..." is for COPD patients; without the
+    word before "patients" it named no condition, so the guideline was "unknown" and an older trial won."""
+    who = fit.population("Start COPD patients in GOLD group B or E on a LABA+LAMA inhaler rather than LABA+ICS.")
+    assert who.startswith("COPD patients") and "copd" in concepts.needs(who)
+    assert fit.population("Offer naltrexone to adults with alcohol use disorder who have stopped "
+                          "drinking.") == "adults with alcohol use disorder who have stopped drinking"
