@@ -26,9 +26,9 @@ NAMES = {c: v["name"] for c, v in _VOCABULARY.items() if v.get("name")}      # t
 _EITHER = re.compile(r"\b(?:with or without|(?:at|are at) (?:\w+ )?risk (?:of|for)|family history of|(?:mother|father|"
                     r"brother|sister|parent|sibling)s?(?:'s)? (?:had|has|with|died of))\b", re.I)
 # Where an assertion ends inside a clause (`scope` ends the clause itself). A negation ends at a new
-# predicate ("no diabetes and her BP is high", "on metformin with CKD"); "with or without" is one cue.
-# Family and risk cues end at a conjunction only ("her father has diabetes"). History goes on past "and"
-# ("history of MI and stroke") but not past a new predicate ("..., now has heart failure").
+# predicate ("no X and her BP is high", "on a drug with Y"); "with or without" is one cue. Family and
+# risk cues end at a conjunction only ("her father has X"). History goes on past "and" ("history of X
+# and Y") but not past a new predicate ("..., now has Z"). Examples in words: tests/test_concepts.py.
 ASSERTION = re.compile(r"\b(?:and|but|with|has|on)\s+(?!or\b)(?=\w)", re.I)
 _CONJUNCT = re.compile(r"\b(?:and|but)\s+(?!or\b)(?=\w)", re.I)
 _EPISODE = re.compile(r"\b(?:but|with|has|now|on)\s+(?!or\b)(?=\w)", re.I)
@@ -136,8 +136,8 @@ def mentions(text: str, measured: bool = True) -> list[tuple[int, str, str]]:
         if cond not in found or (found[cond][1] != "yes" and state == "yes"):
             found[cond] = (found[cond][0] if cond in found else start, state)
     return sorted((pos, cond, state) for cond, (pos, state) in found.items())
-# How far a history cue reaches ("history of MI", "2 years after a myocardial infarction", not "presents
-# after the sudden onset of an acute stroke") and an ended episode's ("treated for pneumonia"): measured.
+# How far a history cue reaches ("history of X", "2 years after an X", not "presents after the sudden
+# onset of an acute X") and an ended episode's ("treated for X last month"): measured.
 HISTORY_WORDS, ENDED_WORDS, ENDED_AFTER_WORDS = 5, 3, 12
 _HISTORY = re.compile(r"\b(?:after|history of|previous|prior|past|post|s/p|status post)\b", re.I)
 _YEARS_AGO = re.compile(r"\b(?:in (?:19|20)\d\d|\d+ years ago)\b")  # "ICU admission ... in 2017"
@@ -247,7 +247,7 @@ _OUTCOME = re.compile(r"\b(?:to (?:reduce|lower|slow|cut|improve|prevent|produce
 
 _ACTION = re.compile(r"\b(?:add|adding|start|prescribe|give|offer|switch|anticoagulate|consider|aim|uptitrate|"
                      r"treat|prefer|use|receives|is an?)\b", re.I)
-OR_WORDS = 2  # "type 2 diabetes or established ASCVD": how many words may stand between "or" and the next condition
+OR_WORDS = 2  # "X or established Y": how many words may stand between "or" and the next condition
 def _or(between: str) -> bool:
     """Whether the words between two conditions offer the second as an alternative to the first."""
     return bool(re.match(rf"^[\s,)]*(?:and/)?or\s+(?:\w+\s+){{0,{OR_WORDS}}}$", between, re.I))

@@ -69,7 +69,7 @@ def population(recommendation: str) -> str:
     if who:  # "Offer X to adults with Y who Z, to reduce ...": the people, up to the clause's end
         start = sentence.rfind(" ", 0, max(0, who.start() - 1)) if not act else who.start()
         if act and act.end() <= who.start() and concepts.mentions(sentence[act.end(): who.start()], measured=False):
-            start = act.end()  # "Start COPD patients in group E on ...": the condition before the people
+            start = act.end()  # "Start X patients in group E on ...": the condition before the people
         return re.split(r",|;|\bto (?:below|under|above|a |an |the )|\busing\b", sentence[max(0, start):])[0].strip(" .")
     return sentence.strip(" ,;:.")
 
@@ -77,10 +77,10 @@ def population(recommendation: str) -> str:
 # ---------------------------------------------------------------- the patient: age, sex, pregnancy
 
 _AGE = re.compile(r"\b(\d{1,3})[- ](year|month|week|day)s?[- ]old\b|\baged (\d{1,3})\b|"
-                  r"(?<!since )(?<!from )(?<!at )(?<!by )\bage (\d{1,3})\b", re.I)  # not "asthma since age 8"
+                  r"(?<!since )(?<!from )(?<!at )(?<!by )\bage (\d{1,3})\b", re.I)  # not "X since age 8"
 # A letter's "Mr Farhan Qureshi, 41, taxi driver": a title or a first name, the name, the age between commas
 _NAMED_AGE = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Master)\.? |\b[A-Z][a-z'-]+ )(?:[A-Z][\w'-]+ )*[A-Z][\w'-]+, "
-                        r"(\d{1,3}),")  # "Tyler Bramwell, 14, asthma since age 8"; not "Out-of-hours GP, 21:30"
+                        r"(\d{1,3}),")  # "Tyler Bramwell, 14, ..."; not "Out-of-hours GP, 21:30"
 
 
 @lru_cache(maxsize=4096)

@@ -3,13 +3,13 @@
 NegEx and ConText scope a cue ("no", "history of") from where it stands up to a termination term
 ("but", "however", "which", "except", ...) or the end of the sentence. The terms are negspacy's English
 clinical termsets, a kept vocabulary. Case notes and populations add three boundaries: a semicolon or
-colon (a case's lists), a relative pronoun that starts a new assertion ("adults without diabetes who
-have CKD": CKD is not negated), and a closed bracket, an aside that governs nothing after it ("CKD
-(eGFR 52, no diabetes), stable angina") while the clause goes on around it ("admitted to ICU (10
-hours ago) with severe CAP"). So a long list ("no heart failure, CKD, AF or diabetes") is read to its
-end, and a new clause is never read into the one before. Where a cue governs only its object (a
-presenting verb, "history of"), `near` adds a distance in words, measured on the development sets
-(`eval --plan-only --sweep`).
+colon (a case's lists), a relative pronoun that starts a new assertion ("adults without X who have
+Y": Y is not negated), and a closed bracket, an aside that governs nothing after it ("X (eGFR 52, no
+Y), Z") while the clause goes on around it ("admitted to ICU (10 hours ago) with severe X"). So a
+long list ("no W, X, Y or Z") is read to its end, and a new clause is never read into the one before.
+Where a cue governs only its object (a presenting verb, "history of"), `near` adds a distance in
+words, measured on the development sets (`eval --plan-only --sweep`). Examples in words:
+tests/test_concepts.py.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _any(terms) -> str:
 
 BOUNDARY = re.compile(rf"[.;:!?](?=\s|$)|\b(?:{_any(_TERMS['termination'] + ['who', 'whose'])})\b", re.I)
 SENTENCE = re.compile(r"[.;!?](?=\s|$)")
-ITEM = re.compile(r"[.;:,](?=\s|$)|[()]")  # one item of a list: "a myocardial infarction 4 years ago"
+ITEM = re.compile(r"[.;:,](?=\s|$)|[()]")  # one item of a list: "..., an X 4 years ago and Y"
 # NegEx's "versus" (a differential diagnosis) is left out: research compares treatments "versus
 # placebo". Case notes also deny with "refused" and "nor".
 NEGATION = re.compile(rf"(?<![\w-])(?:{_any(set(_TERMS['preceding_negations']) - {'versus'} | {'refused', 'refuses', 'nor'})})"
@@ -66,13 +66,13 @@ def after(text: str, end: int, extra: re.Pattern | None = None) -> str:
 
 def near(cue: re.Pattern, clause: str, words: int) -> bool:
     """Whether the cue stands within `words` words of the clause's end: a verb governs its object
-    ("presents with pneumonia"), not every problem its clause goes on to list."""
+    ("presents with X"), not every problem its clause goes on to list."""
     return any(len(re.findall(r"\w+", clause[m.end():])) <= words for m in cue.finditer(clause))
 
 
 def soon(cue: re.Pattern, text: str, end: int, words: int) -> bool:
-    """Whether the cue follows position `end` within `words` words, in the same sentence: "pneumonia
-    last month", "pneumonia, treated with amoxicillin, which has resolved"."""
+    """Whether the cue follows position `end` within `words` words, in the same sentence: "X last
+    month", "X, treated with a drug, which has resolved"."""
     stop = SENTENCE.search(text, end)
     rest = text[end: stop.start() if stop else len(text)]
     return any(len(re.findall(r"\w+", rest[: m.start()])) <= words for m in cue.finditer(rest))
@@ -84,5 +84,5 @@ def negated(clause: str) -> bool:
 
 
 def denied_after(text: str, end: int) -> bool:
-    """Whether the words right after a mention deny it: "MI was ruled out", "BRCA2 not detected"."""
+    """Whether the words right after a mention deny it: "X was ruled out", "a marker not detected"."""
     return bool(FOLLOWING.match(text, end))

@@ -58,6 +58,22 @@ def trained(tiny_base, tmp_path_factory, models_home, seeded_template):
     return home
 
 
+
+def _report_on_tiny(tiny_base, trained, backend: str, capsys, monkeypatch) -> dict:
+    """`report --base` on the tiny model: every column says which base, backend and adapter wrote it, and
+    the RAG column copies and cites a passage on any base."""
+    capsys.readouterr()
+    monkeypatch.setenv("RAG_VS_FT_BACKEND", backend)
+    monkeypatch.setenv("RAG_VS_FT_MAX_NEW_TOKENS", "12")
+    assert cli.main(["report", "--base", str(tiny_base), "--data-dir", str(trained), "--case", CASE,
+                     "--mode", "finetuned,rag,base", "--json"]) == 0
+    cols = json.loads(capsys.readouterr().out)["modes"]
+    assert {m: c["model"] for m, c in cols.items()} == {
+        "finetuned": f"TinyLlama-test ({backend}) + LoRA 'finetuned'",
+        "rag": f"TinyLlama-test ({backend}) + LoRA 'reader'", "base": f"TinyLlama-test ({backend})"}
+    assert all(c["tokens"] > 0 for c in cols.values()) and cols["rag"]["citations"], cols
+    return cols
+
 def test_finetune_records_its_base_and_report_runs_both_columns_on_it(trained, tiny_base, models_home, capsys,
                                                                       monkeypatch):
     from safetensors.numpy import load_file
@@ -72,17 +88,7 @@ def test_finetune_records_its_base_and_report_runs_both_columns_on_it(trained, t
     val = [h["loss"] for h in m["history"] if h["split"] == "validation"]
     assert m["steps"] == 2 and val[-1] < val[0], "two steps that lower the validation loss"
 
-    capsys.readouterr()
-    monkeypatch.setenv("RAG_VS_FT_BACKEND", "transformers")
-    monkeypatch.setenv("RAG_VS_FT_MAX_NEW_TOKENS", "12")
-    assert cli.main(["report", "--base", str(tiny_base), "--data-dir", str(trained), "--case", CASE,
-                     "--mode", "finetuned,rag,base", "--json"]) == 0
-    cols = json.loads(capsys.readouterr().out)["modes"]
-    assert {m: c["model"] for m, c in cols.items()} == {
-        "finetuned": "TinyLlama-test (transformers) + LoRA 'finetuned'",
-        "rag": "TinyLlama-test (transformers) + LoRA 'reader'", "base": "TinyLlama-test (transformers)"}
-    assert all(c["tokens"] > 0 for c in cols.values()), cols
-    assert cols["rag"]["citations"], "the RAG column copies and cites a passage on any base"
+    cols = _report_on_tiny(tiny_base, trained, "transformers", capsys, monkeypatch)
 
     # the fine-tuned column is the tiny base with its adapter, decoded greedily (peft called directly)
     from peft import PeftModel
@@ -144,16 +150,7 @@ def test_llamacpp_serves_a_folder_base_converted_once_with_each_adapter(trained,
     from llama_cpp import Llama
     from peft import PeftModel
     cfg = config.load(data_dir=trained, models_home=models_home, base_model=tiny_base, backend="llamacpp")
-    capsys.readouterr()
-    monkeypatch.setenv("RAG_VS_FT_BACKEND", "llamacpp")
-    monkeypatch.setenv("RAG_VS_FT_MAX_NEW_TOKENS", "12")
-    assert cli.main(["report", "--base", str(tiny_base), "--data-dir", str(trained), "--case", CASE,
-                     "--mode", "finetuned,rag,base", "--json"]) == 0
-    cols = json.loads(capsys.readouterr().out)["modes"]
-    assert {m: c["model"] for m, c in cols.items()} == {
-        "finetuned": "TinyLlama-test (llamacpp) + LoRA 'finetuned'",
-        "rag": "TinyLlama-test (llamacpp) + LoRA 'reader'", "base": "TinyLlama-test (llamacpp)"}
-    assert all(c["tokens"] > 0 for c in cols.values()) and cols["rag"]["citations"], cols
+    _report_on_tiny(tiny_base, trained, "llamacpp", capsys, monkeypatch)
     gguf = llamacpp.base_gguf(cfg)
     assert gguf.parent == models_home / "base-gguf" and gguf.name.startswith("TinyLlama-test-")
     made = gguf.stat().st_mtime_ns
