@@ -234,6 +234,9 @@ def train(cfg: Config, out: Path, train_ex, val_ex, ts: TrainSettings, data_file
         train_ex, val_ex = train_ex[:ts.limit], val_ex[:max(2, ts.limit // 4)]
     enc = lambda exs: [encode(tok, m, t, ts.max_len) for m, t in exs]
     train_rows, val_rows = enc(train_ex), enc(val_ex)
+    if not any(label != -100 for r in train_rows for label in r["labels"]):  # a loss of 0.0 that moves nothing
+        raise UserError(f"max_len {ts.max_len} ends every training example before its report begins, so there "
+                        f"is nothing to learn: raise --max-len (the default is {TrainSettings.max_len})")
 
     watch = _Watch(cfg, out, ts, progress)
     state = watch.state

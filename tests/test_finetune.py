@@ -5,6 +5,7 @@ import json
 import pytest
 
 from rag_vs_ft import cases, config, finetune, models
+from rag_vs_ft.errors import UserError
 
 
 def test_few_steps_change_the_adapter_not_the_base(cfg, models_home):
@@ -115,3 +116,12 @@ def test_one_training_at_a_time(cfg):
     assert not (cfg.adapters_dir / "second").exists()
     with finetune.training_slot(cfg, "later"):
         pass
+
+
+def test_a_max_len_that_cuts_every_report_is_refused(cfg):
+    """Labels are the report's tokens only: a max_len shorter than every prompt leaves none, and a training
+    on nothing would still "finish" with a loss of 0.0."""
+    ts = finetune.TrainSettings(limit=4, epochs=1, batch=4, eval_every=1, rank=4, alpha=8, max_len=32)
+    with pytest.raises(UserError, match="raise --max-len"):
+        finetune.finetune(cfg, "cut", ts)
+    assert not (cfg.adapters_dir / "cut" / "adapter_model.safetensors").exists()
