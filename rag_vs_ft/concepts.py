@@ -25,13 +25,6 @@ PHRASES = {c: v["query"] for c, v in _VOCABULARY.items() if v.get("query")}  # t
 NAMES = {c: v["name"] for c, v in _VOCABULARY.items() if v.get("name")}      # the words a report uses for it
 _EITHER = re.compile(r"\b(?:with or without|(?:at|are at) (?:\w+ )?risk (?:of|for)|family history of|(?:mother|father|"
                     r"brother|sister|parent|sibling)s?(?:'s)? (?:had|has|with|died of))\b", re.I)
-# Where an assertion ends inside a clause (`scope` ends the clause itself). A negation ends at a new
-# predicate ("no X and her BP is high", "on a drug with Y"); "with or without" is one cue. Family and
-# risk cues end at a conjunction only ("her father has X"). History goes on past "and" ("history of X
-# and Y") but not past a new predicate ("..., now has Z"). Examples in words: tests/test_concepts.py.
-ASSERTION = re.compile(r"\b(?:and|but|with|has|on)\s+(?!or\b)(?=\w)", re.I)
-_CONJUNCT = re.compile(r"\b(?:and|but)\s+(?!or\b)(?=\w)", re.I)
-_EPISODE = re.compile(r"\b(?:but|with|has|now|on)\s+(?!or\b)(?=\w)", re.I)
 _PATTERNS = {c: re.compile(rf"(?i:\b(?:{p})\b)" + (rf"|\b(?:{a})\b" if a else "")) for c, (p, a) in CONDITIONS.items()}
 FINDINGS = {c: re.compile(v["finding"], re.I | (re.S if v.get("finding_dotall") else 0))
             for c, v in _VOCABULARY.items() if v.get("finding")}
@@ -106,9 +99,9 @@ def _matches(text: str, measured: bool) -> tuple[tuple[int, int, str, str], ...]
         for m in pattern.finditer(text):
             if other and not _OTHER_FORMS[cond][1].match(m.group(0)):
                 continue  # "the diabetes clinic" of a patient with type 1 diabetes says nothing of type 2
-            if _EITHER.search(scope.before(text, m.start(), _CONJUNCT)):
+            if _EITHER.search(scope.before(text, m.start(), scope.CONJUNCT)):
                 state = "either"
-            elif scope.negated(scope.before(text, m.start(), ASSERTION)) or scope.denied_after(text, m.end()):
+            elif scope.negated(scope.before(text, m.start(), scope.ASSERTION)) or scope.denied_after(text, m.end()):
                 state = "no"
             else:
                 state = "yes"
@@ -160,7 +153,7 @@ def _named(case: str) -> tuple[frozenset[str], frozenset[str]]:
     now, past = set(), set()
     for start, end, cond, state in _matches(case, measured=False):
         if state == "yes":
-            before = scope.before(case, start, _EPISODE)
+            before = scope.before(case, start, scope.EPISODE)
             was = scope.near(_HISTORY, before, HISTORY_WORDS) or _YEARS_AGO.search(scope.after(case, end, scope.ITEM)) or \
                 cond in ACUTE and (scope.near(_ENDED_BEFORE, before, ENDED_WORDS) or
                                    scope.soon(_ENDED_AFTER, case, end, ENDED_AFTER_WORDS))
@@ -248,6 +241,8 @@ _OUTCOME = re.compile(r"\b(?:to (?:reduce|lower|slow|cut|improve|prevent|produce
 _ACTION = re.compile(r"\b(?:add|adding|start|prescribe|give|offer|switch|anticoagulate|consider|aim|uptitrate|"
                      r"treat|prefer|use|receives|is an?)\b", re.I)
 OR_WORDS = 2  # "X or established Y": how many words may stand between "or" and the next condition
+
+
 def _or(between: str) -> bool:
     """Whether the words between two conditions offer the second as an alternative to the first."""
     return bool(re.match(rf"^[\s,)]*(?:and/)?or\s+(?:\w+\s+){{0,{OR_WORDS}}}$", between, re.I))

@@ -128,7 +128,7 @@ def pregnant(case: str) -> bool | None:
         return False
     for m in _PREGNANT.finditer(case):
         if not re.search(r"\b(?:become|becoming|planning|plans?|could|may|future|before|previous|prior|last|"
-                         r"earlier|after)\b", scope.before(case, m.start(), concepts.ASSERTION), re.I):
+                         r"earlier|after)\b", scope.before(case, m.start(), scope.ASSERTION), re.I):
             return True
     return None
 
@@ -251,7 +251,7 @@ def _taken(case: str, names: list[str]) -> tuple[set[str], bool]:
     found, denied = set(), False
     for name in names:
         for m in re.finditer(rf"\b{re.escape(name)}\w*", low):
-            if scope.negated(scope.before(low, m.start(), concepts.ASSERTION)):
+            if scope.negated(scope.before(low, m.start(), scope.ASSERTION)):
                 denied = True
             else:
                 found.add(name)
@@ -516,10 +516,10 @@ def denied_terms(who: str, case: str) -> list[str]:
     for m in _TERM.finditer(who):
         term = m.group(0)
         if term.lower() in _GENERIC or re.match(r"[-\s]*(?:negative|naive|free)\b", who[m.end():], re.I) or \
-                scope.negated(scope.before(who, m.start(), concepts.ASSERTION)):
+                scope.negated(scope.before(who, m.start(), scope.ASSERTION)):
             continue
         mentions = [c for c in re.finditer(rf"\b{re.escape(term)}\b", case, re.I if term.islower() else 0)]
-        if mentions and all(scope.negated(scope.before(case, c.start(), concepts.ASSERTION)) or
+        if mentions and all(scope.negated(scope.before(case, c.start(), scope.ASSERTION)) or
                             scope.denied_after(case, c.end()) for c in mentions):
             out.append(term)
     return sorted(set(out))

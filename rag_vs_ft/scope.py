@@ -39,6 +39,13 @@ _AFTER = set(_TERMS["following_negations"]) - {"free"} | {"ruled out", "excluded
 FOLLOWING = re.compile(rf"[^\w.;]*(?:(?:is|was|has been|had been|were) )?(?:{_any(_AFTER)})\b", re.I)
 
 
+# Where an assertion ends inside a clause, as the readers ask for it. A negation ends at a new predicate
+# ("no X and her BP is high", "on a drug with Y"); "with or without" is one cue. Family and risk cues end
+# at a conjunction only ("her father has X"). History goes on past "and" ("history of X and Y") but not
+# past a new predicate ("..., now has Z").
+ASSERTION = re.compile(r"\b(?:and|but|with|has|on)\s+(?!or\b)(?=\w)", re.I)
+CONJUNCT = re.compile(r"\b(?:and|but)\s+(?!or\b)(?=\w)", re.I)
+EPISODE = re.compile(r"\b(?:but|with|has|now|on)\s+(?!or\b)(?=\w)", re.I)
 _ASIDE = re.compile(r"\([^()]*\)")
 
 
